@@ -1,0 +1,344 @@
+"""Turning each modality's input into feature summaries.
+
+Each modality has a loader, which checks the input and brings it to one canonical
+form (a DataFrame, a list of token lists, image batches, output arrays), and a
+summarizer, which builds the feature summaries against an optional reference.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from .categorical import CategoricalSummary, TokenSummary, category_label
+from .numeric import ChannelSummary, FixedHistogram, Moments, NumericSummary
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+BRIGHTNESS_BINS = 5
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and punctuation marks.
+
+    >>> tokenize("The vaccine, again!")
+    ['the', 'vaccine', ',', 'again', '!']
+    """
+    return _TOKEN.findall(text.lower())
+
+
+def _to_numpy(x) -> np.ndarray:
+    # torch tensors, without importing torch: core stays free of it.
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _ref_summary(reference, name, kind):
+    summary = reference.features.get(name) if reference is not None else None
+    return summary if summary is not None and summary.kind == kind else None
+
+
+def _ref_edges(reference, name):
+    summary = _ref_summary(reference, name, "numeric")
+    return summary.edges if summary is not None else None
+
+
+# --- tabular -------------------------------------------------------------------------
+
+def load_tabular(data) -> pd.DataFrame:
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"tabular data must be a pandas DataFrame, got {type(data).__name__}")
+    if data.shape[1] == 0:
+        raise ValueError("tabular data is empty: the DataFrame has no columns")
+    if len(data) == 0:
+        raise ValueError("tabular data is empty: the DataFrame has no rows")
+    names = [str(c) for c in data.columns]
+    if len(set(names)) != len(names):
+        raise ValueError("tabular data has duplicate column names")
+    return data
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return False
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+
+
+def _float_values(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        stamps = pd.to_datetime(s, utc=True)
+        seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+    if s.dtype == np.float64:
+        return s.to_numpy()
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    # Text where the reference had numbers: what does not parse is counted as missing.
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def summarize_tabular(df: pd.DataFrame, reference):
+    kinds = {}
+    for col in df.columns:
+        name = str(col)
+        ref = reference.features.get(name) if reference is not None else None
+        if ref is not None and ref.kind in ("numeric", "categorical"):
+            kinds[name] = ref.kind
+        else:
+            kinds[name] = "numeric" if _is_numeric(df[col]) else "categorical"
+    columns = {str(c): c for c in df.columns}
+
+    def summarize(name):
+        values = df[columns[name]]
+        if kinds[name] == "numeric":
+            return NumericSummary.from_array(_float_values(values), _ref_edges(reference, name))
+        return CategoricalSummary.from_series(values, _ref_summary(reference, name, "categorical"))
+
+    # numpy releases the GIL while binning, so numeric columns profile in parallel
+    # and overlap with the categorical ones (whose hashing holds it).
+    workers = min(len(kinds), _cpus(), 8)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            features = dict(zip(kinds, pool.map(summarize, kinds)))
+    else:
+        features = {name: summarize(name) for name in kinds}
+    dtypes = {name: str(df[columns[name]].dtype) for name in kinds}
+    return features, {}, dtypes
+
+
+# --- text ----------------------------------------------------------------------------
+
+def _token_ids(ids, mask=None) -> list:
+    ids = _to_numpy(ids).ravel()
+    if mask is not None:
+        ids = ids[_to_numpy(mask).ravel().astype(bool)]
+    return [int(t) for t in ids.tolist()]
+
+
+def _document(item):
+    if item is None or (isinstance(item, float) and math.isnan(item)):
+        return None
+    if isinstance(item, str):
+        return tokenize(item)
+    if isinstance(item, dict):
+        if "input_ids" in item:
+            return _token_ids(item["input_ids"], item.get("attention_mask"))
+        if "text" in item:
+            return _document(item["text"])
+        raise ValueError(f"a text item needs 'input_ids' or 'text'; got keys {sorted(item)}")
+    if isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
+        return list(item)  # already tokenized
+    if isinstance(item, (list, tuple, np.ndarray)) or hasattr(item, "detach"):
+        return _token_ids(item)
+    raise ValueError(f"cannot read a text item of type {type(item).__name__}")
+
+
+def load_text(data) -> list:
+    """Token lists (None for a missing document) from strings, ids or dicts of them."""
+    if isinstance(data, str):
+        items = [data]
+    elif isinstance(data, dict):
+        if "input_ids" in data:
+            ids, masks = data["input_ids"], data.get("attention_mask")
+            items = [{"input_ids": row, "attention_mask": None if masks is None else masks[i]}
+                     for i, row in enumerate(ids)]
+        elif "text" in data:
+            items = list(data["text"])
+        else:
+            raise ValueError(f"text data needs 'input_ids' or 'text'; got keys {sorted(data)}")
+    elif isinstance(data, (list, tuple, pd.Series, np.ndarray)):
+        items = list(data)
+    else:
+        raise ValueError(f"cannot read text data of type {type(data).__name__}")
+    if not items:
+        raise ValueError("text data is empty: no documents")
+    return [_document(item) for item in items]
+
+
+def summarize_text(docs: list, reference):
+    lengths = np.array([np.nan if d is None else len(d) for d in docs], dtype=np.float64)
+    present = [d for d in docs if d is not None]
+    features = {
+        "length": NumericSummary.from_array(lengths, _ref_edges(reference, "length")),
+        "tokens": TokenSummary.from_documents(present, _ref_summary(reference, "tokens", "tokens")),
+    }
+    return features, {}, {}
+
+
+# --- vision --------------------------------------------------------------------------
+
+def load_vision(data) -> list[np.ndarray]:
+    """Batches of images, each [N, C, H, W] float64 (one batch per image shape)."""
+    if isinstance(data, dict):
+        if "pixel_values" not in data:
+            raise ValueError(f"vision data needs 'pixel_values'; got keys {sorted(data)}")
+        data = data["pixel_values"]
+    if isinstance(data, (list, tuple)):
+        if not data:
+            raise ValueError("vision data is empty: no images")
+        images = [_to_numpy(i["pixel_values"] if isinstance(i, dict) else i) for i in data]
+        for image in images:
+            if image.ndim != 3:
+                raise ValueError(f"each image must be [C, H, W]; got shape {image.shape}")
+        by_shape: dict[tuple, list] = {}
+        for image in images:
+            by_shape.setdefault(image.shape, []).append(image)
+        return [np.stack(group).astype(np.float64) for group in by_shape.values()]
+    array = _to_numpy(data)
+    if array.ndim != 4:
+        raise ValueError(
+            f"vision data must be [N, C, H, W]; got shape {array.shape} "
+            "(add a channel axis for grayscale images: x[:, None])"
+        )
+    if array.shape[0] == 0:
+        raise ValueError("vision data is empty: no images")
+    return [array.astype(np.float64, copy=False)]
+
+
+def summarize_vision(batches: list[np.ndarray], reference):
+    n_channels = max(b.shape[1] for b in batches)
+    chan_means, brightness, contrast, sizes = [], [], [], []
+    pixels = [Moments() for _ in range(n_channels)]
+    for batch in batches:
+        n, c, h, w = batch.shape
+        ok = np.isfinite(batch).all(axis=(1, 2, 3))
+        means = np.full((n, n_channels), np.nan)
+        good = batch[ok]
+        if good.shape[0]:
+            per = good.mean(axis=(2, 3))
+            means[ok, :c] = per
+            m2 = np.square(good - per[:, :, None, None]).sum(axis=(2, 3))
+            for ch in range(c):
+                mean = float(per[:, ch].mean())
+                spread = float(m2[:, ch].sum() + h * w * np.square(per[:, ch] - mean).sum())
+                pixels[ch] = pixels[ch].merge(Moments(
+                    good.shape[0] * h * w, mean, spread,
+                    float(good[:, ch].min()), float(good[:, ch].max())))
+        chan_means.append(means)
+        flat = np.where(ok[:, None], batch.reshape(n, -1), np.nan)
+        brightness.append(flat.mean(axis=1))
+        contrast.append(flat.std(axis=1))
+        sizes.extend([f"{h}x{w}"] * n)
+    chan_means_all = np.concatenate(chan_means)
+    bright = np.concatenate(brightness)
+    features = {}
+    for ch in range(n_channels):
+        ref = _ref_summary(reference, f"channel_{ch}_mean", "channel")
+        edges = ref.per_image.edges if ref is not None else None
+        features[f"channel_{ch}_mean"] = ChannelSummary(
+            NumericSummary.from_array(chan_means_all[:, ch], edges), pixels[ch])
+    features["brightness"] = NumericSummary.from_array(bright, _ref_edges(reference, "brightness"))
+    features["contrast"] = NumericSummary.from_array(np.concatenate(contrast),
+                                                     _ref_edges(reference, "contrast"))
+    features["image_size"] = CategoricalSummary.from_series(
+        pd.Series(sizes, dtype=object), _ref_summary(reference, "image_size", "categorical"))
+    ref_hist = reference.histograms.get("brightness_5bin") if reference is not None else None
+    histograms = {"brightness_5bin": FixedHistogram.equal_width(
+        bright, BRIGHTNESS_BINS, ref_hist.edges if ref_hist is not None else None)}
+    return features, histograms, {}
+
+
+# --- outputs -------------------------------------------------------------------------
+
+def load_outputs(data) -> dict:
+    """Predictions with optional class probabilities or confidences, as arrays."""
+    probabilities = confidences = task = None
+    if isinstance(data, dict):
+        if "predictions" not in data:
+            raise ValueError(f"outputs data needs 'predictions'; got keys {sorted(data)}")
+        predictions = _to_numpy(data["predictions"])
+        probabilities = data.get("probabilities")
+        confidences = data.get("confidences")
+        task = data.get("task")
+    else:
+        predictions = _to_numpy(data)
+        if predictions.ndim == 2:  # a probability matrix alone
+            probabilities, predictions = predictions, predictions.argmax(axis=1)
+    predictions = predictions.ravel() if predictions.ndim > 1 else predictions
+    n = predictions.shape[0] if predictions.ndim else 0
+    if n == 0:
+        raise ValueError("outputs data is empty: no predictions")
+    if probabilities is not None:
+        probabilities = _to_numpy(probabilities).astype(np.float64)
+        if probabilities.ndim != 2 or probabilities.shape[0] != n:
+            raise ValueError(f"probabilities must be [{n}, n_classes]; got {probabilities.shape}")
+        confidences = probabilities.max(axis=1)
+    if confidences is not None:
+        confidences = _to_numpy(confidences).astype(np.float64).ravel()
+        if confidences.shape[0] != n:
+            raise ValueError(f"confidences must have {n} values; got {confidences.shape[0]}")
+    if task not in (None, "classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    return {"predictions": predictions, "confidences": confidences, "task": task}
+
+
+def _output_task(outputs: dict, reference) -> str:
+    if outputs["task"] is not None:
+        return outputs["task"]
+    if reference is not None:
+        return "regression" if "prediction" in reference.features else "classification"
+    p = outputs["predictions"]
+    if p.dtype.kind == "f":
+        finite = p[np.isfinite(p)]
+        if finite.size and not np.array_equal(finite, np.round(finite)):
+            return "regression"
+    return "classification"
+
+
+def summarize_outputs(outputs: dict, reference):
+    if _output_task(outputs, reference) == "regression":
+        values = outputs["predictions"].astype(np.float64)
+        return {"prediction": NumericSummary.from_array(values, _ref_edges(reference, "prediction"))}, {}, {}
+    classes = pd.Series(outputs["predictions"], dtype=object).map(
+        lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else category_label(v))
+    features = {"predicted_class": CategoricalSummary.from_series(
+        classes, _ref_summary(reference, "predicted_class", "categorical"))}
+    if outputs["confidences"] is not None:
+        features["confidence"] = NumericSummary.from_array(
+            outputs["confidences"], _ref_edges(reference, "confidence"))
+    return features, {}, {}
+
+
+def take(canonical, rows: np.ndarray):
+    """The rows ``rows`` of a canonical input (for sampling)."""
+    if isinstance(canonical, pd.DataFrame):
+        return canonical.iloc[rows]
+    if isinstance(canonical, dict):
+        return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in canonical.items()}
+    if isinstance(canonical, list) and canonical and isinstance(canonical[0], np.ndarray):
+        offsets = np.cumsum([0] + [b.shape[0] for b in canonical])
+        picked = []
+        for start, stop, batch in zip(offsets[:-1], offsets[1:], canonical):
+            local = rows[(rows >= start) & (rows < stop)] - start
+            if local.size:
+                picked.append(batch[local])
+        return picked
+    return [canonical[i] for i in rows]
+
+
+def length(canonical) -> int:
+    if isinstance(canonical, pd.DataFrame):
+        return len(canonical)
+    if isinstance(canonical, dict):
+        return int(canonical["predictions"].shape[0])
+    if isinstance(canonical, list) and canonical and isinstance(canonical[0], np.ndarray):
+        return sum(b.shape[0] for b in canonical)
+    return len(canonical)
+
+
+LOADERS = {"tabular": load_tabular, "text": load_text, "vision": load_vision, "outputs": load_outputs}
+SUMMARIZERS = {"tabular": summarize_tabular, "text": summarize_text,
+               "vision": summarize_vision, "outputs": summarize_outputs}
