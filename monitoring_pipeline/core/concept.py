@@ -1,0 +1,135 @@
+"""Concept drift: has the relation between the features and the label changed?
+
+A small random forest is fit on each period (the seed's Phase 14, task 14.3). Their
+feature importances are compared (correlation, and the features that moved most),
+and the reference model is scored on the current period. Input drift alone lowers
+that score too; the relation has changed when, in addition, a model fit on the
+current period does clearly better there than the reference model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ConceptDriftResult:
+    task: str
+    metric: str  # accuracy for classification, R^2 for regression
+    importance_correlation: float | None
+    rank_correlation: float | None
+    importances: list[dict]  # feature, reference, current, change; largest change first
+    reference_score: float  # reference model, out-of-bag, on the reference period
+    reference_on_current: float  # reference model on the current period
+    current_score: float  # current model, out-of-bag, on the current period
+    performance_change: float  # reference_on_current - reference_score
+    drifted: bool
+    severity: str
+    reasons: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _frame(x, name: str) -> pd.DataFrame:
+    frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x))
+    if len(frame) < MIN_ROWS:
+        raise ValueError(f"{name} has {len(frame)} rows; concept drift needs at least {MIN_ROWS}")
+    return frame.rename(columns=str)
+
+
+def _encode(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers as floats (inf as missing); other columns as codes over both periods' labels."""
+    ref_cols, cur_cols = [], []
+    for col in ref.columns:
+        r, c = ref[col], cur[col]
+        if pd.api.types.is_numeric_dtype(r.dtype) and not pd.api.types.is_bool_dtype(r.dtype):
+            rv = r.to_numpy(dtype=np.float64, na_value=np.nan)
+            cv = pd.to_numeric(c, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            labels = pd.Index(pd.concat([r, c]).dropna().astype(str).unique())
+            rv = np.where(r.isna(), np.nan, labels.get_indexer(r.astype(str))).astype(np.float64)
+            cv = np.where(c.isna(), np.nan, labels.get_indexer(c.astype(str))).astype(np.float64)
+        ref_cols.append(np.where(np.isinf(rv), np.nan, rv))
+        cur_cols.append(np.where(np.isinf(cv), np.nan, cv))
+    return np.column_stack(ref_cols), np.column_stack(cur_cols)
+
+
+def _task(y: np.ndarray) -> str:
+    if y.dtype.kind == "f" and np.unique(y).size > 20:
+        return "regression"
+    return "classification"
+
+
+def concept_drift(
+    ref_X,
+    ref_y,
+    cur_X,
+    cur_y,
+    seed: int = 0,
+    *,
+    task: Literal["classification", "regression"] | None = None,
+    n_estimators: int = 50,
+    min_correlation: float = 0.7,
+    tolerance: float = 0.05,
+) -> ConceptDriftResult:
+    """Compare the feature-label relation of a reference and a current period.
+
+    Drifted when the importance correlation is below ``min_correlation`` (warn), or
+    when the reference model scores more than ``tolerance`` below its own
+    out-of-bag score on the current period while a current model beats it there by
+    more than ``tolerance`` (alert).
+    """
+    ref, cur = _frame(ref_X, "ref_X"), _frame(cur_X, "cur_X")
+    missing = [c for c in ref.columns if c not in cur.columns]
+    if missing:
+        raise ValueError(f"cur_X lacks the reference's columns {missing}")
+    cur = cur[list(ref.columns)]
+    y_ref, y_cur = np.asarray(ref_y), np.asarray(cur_y)
+    if y_ref.shape[0] != len(ref) or y_cur.shape[0] != len(cur):
+        raise ValueError("each period needs one label per row")
+    if pd.isna(y_ref).any() or pd.isna(y_cur).any():
+        raise ValueError("labels must not be missing; drop unlabeled rows first")
+    task = task or _task(y_ref)
+    if task == "classification" and (np.unique(y_ref).size < 2 or np.unique(y_cur).size < 2):
+        raise ValueError("concept drift on a classification task needs two classes in each period")
+    x_ref, x_cur = _encode(ref, cur)
+    forest = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    params = dict(n_estimators=n_estimators, min_samples_leaf=2, oob_score=True, random_state=seed, n_jobs=1)
+    ref_model = forest(**params).fit(x_ref, y_ref)
+    cur_model = forest(**params).fit(x_cur, y_cur)
+
+    ref_imp, cur_imp = ref_model.feature_importances_, cur_model.feature_importances_
+    varied = ref_imp.std() > 0 and cur_imp.std() > 0
+    corr = float(np.corrcoef(ref_imp, cur_imp)[0, 1]) if varied else None
+    rank = float(stats.spearmanr(ref_imp, cur_imp).statistic) if varied else None
+    importances = sorted(
+        ({"feature": f, "reference": float(a), "current": float(b), "change": float(b - a)}
+         for f, a, b in zip(ref.columns, ref_imp, cur_imp)),
+        key=lambda row: -abs(row["change"]))
+
+    reference_score = float(ref_model.oob_score_)
+    on_current = float(ref_model.score(x_cur, y_cur))
+    current_score = float(cur_model.oob_score_)
+    reasons = []
+    if corr is not None and corr < min_correlation:
+        moved = ", ".join(f"{r['feature']} ({r['change']:+.2f})" for r in importances[:3])
+        reasons.append(f"feature importances changed (correlation {corr:.2f} < {min_correlation}): {moved}")
+    broken = reference_score - on_current > tolerance and current_score - on_current > tolerance
+    if broken:
+        reasons.append(f"the reference model scores {on_current:.3f} on the current period "
+                       f"(vs {reference_score:.3f} on its own) while a current model reaches {current_score:.3f}")
+    return ConceptDriftResult(
+        task=task, metric="accuracy" if task == "classification" else "r2",
+        importance_correlation=corr, rank_correlation=rank, importances=importances,
+        reference_score=reference_score, reference_on_current=on_current, current_score=current_score,
+        performance_change=on_current - reference_score, drifted=bool(reasons),
+        severity="alert" if broken else ("warn" if reasons else "ok"), reasons=reasons)

@@ -1,0 +1,79 @@
+"""One status from a comparison and a drift report, and the sentence that says it.
+
+The rule is T082's: a regression fails; a drift alert warns; both together fail.
+Drift at "warn" severity is named in the reasons but does not change the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .drift import describe_features, ranked_drifted
+
+
+def _drifted(drift: Mapping) -> list[dict]:
+    return ranked_drifted(drift.get("features", []))
+
+
+def _pct(delta: float) -> str:
+    return f"{delta * 100:+.1f}%"
+
+
+def monitoring_status(comparison: Mapping | None, drift: Mapping | None) -> tuple[str, list[str]]:
+    """("ok" | "warn" | "fail", reasons). Either input may be None (not run)."""
+    status, reasons = "ok", []
+    if comparison is not None:
+        for name in comparison.get("regressed", []):
+            row = comparison["metrics"][name]
+            if not row.get("gates", True):
+                continue
+            reasons.append(f"{name} regressed by {_pct(row['delta'])} "
+                           f"({row['baseline']:.3f} -> {row['candidate']:.3f})")
+        if comparison.get("status") == "regressed":
+            status = "fail"
+    if drift is not None:
+        drifted = _drifted(drift)
+        if drift.get("status") == "alert":
+            reasons.append(f"drift alert on {len(drifted)} of {drift.get('n_features', 0)} features: "
+                           f"{describe_features(drifted)}")
+            status = "fail" if status == "fail" else "warn"
+        elif drift.get("status") == "warn":
+            reasons.append(f"moderate drift on {len(drifted)} features: {describe_features(drifted)}")
+    return status, reasons
+
+
+def summarize(
+    eval_metrics: Mapping | None = None,
+    comparison: Mapping | None = None,
+    drift: Mapping | None = None,
+) -> str:
+    """The one-line summary, e.g. "Candidate improved accuracy by +3.0%, no severe drift detected"."""
+    parts = []
+    if comparison is not None:
+        metric, delta = comparison["metric"], comparison["delta"]
+        row = comparison["metrics"][metric]
+        verb = {"improved": "improved", "regressed": "regressed", "unchanged": "left"}[row["status"]]
+        if row["status"] == "unchanged":
+            parts.append(f"Candidate left {metric} unchanged ({_pct(delta)})")
+        else:
+            parts.append(f"Candidate {verb} {metric} by {_pct(delta)}")
+        others = [n for n in comparison.get("regressed", [])
+                  if n != metric and comparison["metrics"][n].get("gates", True)]
+        if others:
+            parts.append(f"{', '.join(others)} regressed")
+    elif eval_metrics is not None:
+        shown = [f"{k} {eval_metrics[k]:.3f}" for k in ("accuracy", "f1_macro", "roc_auc", "rmse", "mae")
+                 if isinstance(eval_metrics.get(k), (int, float))]
+        parts.append(("Model " + ", ".join(shown[:2])) if shown else "Model evaluated")
+    if drift is not None:
+        drifted = _drifted(drift)
+        if drift.get("status") == "alert":
+            parts.append(f"severe drift on {len(drifted)} features ({describe_features(drifted)})")
+        elif drift.get("status") == "warn":
+            parts.append(f"moderate drift on {len(drifted)} features ({describe_features(drifted)})")
+        else:
+            parts.append("no severe drift detected")
+    if not parts:
+        return "Nothing was evaluated"
+    sentence = ", ".join(parts)
+    return sentence[0].upper() + sentence[1:]

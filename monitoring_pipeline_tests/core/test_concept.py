@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.core.concept import concept_drift
+
+
+def period(rng, n, driver="x1"):
+    X = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "x3": rng.normal(size=n),
+                      "kind": rng.choice(["a", "b", "c"], n)})
+    y = (X[driver] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return X, y
+
+
+def test_same_relation_is_not_concept_drift():
+    rng = np.random.default_rng(0)
+    res = concept_drift(*period(rng, 800), *period(rng, 800))
+    assert not res.drifted and res.severity == "ok"
+    assert res.importance_correlation > 0.9
+    assert abs(res.performance_change) < 0.05
+
+
+def test_a_changed_relation_is_found_with_the_features_that_moved():
+    rng = np.random.default_rng(1)
+    res = concept_drift(*period(rng, 800), *period(rng, 800, driver="x2"))
+    assert res.drifted and res.severity == "alert"
+    assert res.importance_correlation < 0.7
+    assert {res.importances[0]["feature"], res.importances[1]["feature"]} == {"x1", "x2"}
+    assert res.performance_change < -0.2
+    assert res.current_score > res.reference_on_current + 0.2
+    assert len(res.reasons) == 2
+    assert res.to_dict()["importances"][0]["change"] == res.importances[0]["change"]
+
+
+def test_covariate_shift_alone_is_not_concept_drift():
+    rng = np.random.default_rng(2)
+    X_ref, y_ref = period(rng, 800)
+    X_cur = X_ref.assign(x3=X_ref["x3"] + 2.0)  # an irrelevant feature moves
+    res = concept_drift(X_ref, y_ref, X_cur, y_ref)
+    assert not res.drifted
+
+
+def test_seeded_and_robust_to_missing_values():
+    rng = np.random.default_rng(3)
+    X_ref, y_ref = period(rng, 300)
+    X_cur, y_cur = period(rng, 300)
+    X_cur.loc[:20, "x1"] = np.nan
+    X_cur.loc[21:25, "x2"] = np.inf
+    X_cur.loc[26:30, "kind"] = "unseen"
+    a = concept_drift(X_ref, y_ref, X_cur, y_cur, seed=5)
+    b = concept_drift(X_ref, y_ref, X_cur, y_cur, seed=5)
+    assert a == b
+
+
+def test_regression_targets():
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500)})
+    res = concept_drift(X, 2 * X["a"] + rng.normal(0, 0.1, 500), X, 2 * X["b"] + rng.normal(0, 0.1, 500))
+    assert res.task == "regression" and res.metric == "r2" and res.drifted
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda X, y: (X.iloc[:5], y[:5]), "at least"),
+    (lambda X, y: (X.drop(columns="x2"), y), "lacks"),
+    (lambda X, y: (X, y[:-1]), "one label per row"),
+    (lambda X, y: (X, y * 0), "two classes"),
+    (lambda X, y: (X, y.astype(float).where(y.index > 3)), "missing"),
+])
+def test_bad_input_raises(change, message):
+    rng = np.random.default_rng(5)
+    X, y = period(rng, 200)
+    with pytest.raises(ValueError, match=message):
+        concept_drift(X, y, *change(X.copy(), y.copy()))
