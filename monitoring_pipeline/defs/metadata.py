@@ -1,0 +1,30 @@
+"""Metadata a person reads in the Dagster UI, built from core's results."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def drift_table(report: dict, limit: int = 10) -> str:
+    """A Markdown table of the most drifted features, worst first."""
+    rows = sorted(report["features"], key=lambda r: (-(r["drifted"]), -(r["js"] or 0.0)))[:limit]
+    lines = ["| feature | method | effect | threshold | p (adjusted) | JS | severity |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        effect = "n/a" if r["effect_size"] is None else f"{r['effect_size']:.3f}"
+        p = "n/a" if r["p_value_adjusted"] is None else f"{r['p_value_adjusted']:.2g}"
+        js = "n/a" if r["js"] is None else f"{r['js']:.3f}"
+        lines.append(f"| {r['name']} | {r['method']} | {effect} | {r['threshold']:.3f} | {p} | {js} | "
+                     f"{r['severity']} |")
+    return "\n".join(lines)
+
+
+def drift_metadata(report: dict) -> dict:
+    return {
+        "summary": dg.MetadataValue.text(report["summary"]),
+        "status": dg.MetadataValue.text(report["status"]),
+        "n_features": dg.MetadataValue.int(report["n_features"]),
+        "n_drifted": dg.MetadataValue.int(report["n_drifted"]),
+        "max_drift": dg.MetadataValue.float(float(report["max_drift"])),
+        "most_drifted": dg.MetadataValue.md(drift_table(report)),
+    }

@@ -1,0 +1,1 @@
+"""The embedded default: real data sets that ship inside installed packages."""
