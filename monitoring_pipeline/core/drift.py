@@ -15,12 +15,11 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from scipy import stats
 
 from .methods import DEFAULT_METHODS, METHODS, DriftMethod, FeaturePair, jensenshannon, token_turnover
 from .noise import corrected, noise_floor
 from .profiles import DatasetProfile
-from .stattests import CORRECTIONS, SignificanceResult, chi2_two_sample, ks_binned, welch_t
+from .stattests import CORRECTIONS, SignificanceResult, chi2_per_document, chi2_two_sample, ks_binned, welch_t
 
 SEVERITY_ORDER = {"ok": 0, "warn": 1, "alert": 2}
 
@@ -71,18 +70,10 @@ def _significance(pair: FeaturePair, method: DriftMethod, rng, n_permutations: i
     if pair.kind == "numeric" and method.name != "chisquare":
         return ks_binned(pair.ref, pair.cur)
     r, c = pair.counts
-    result = chi2_two_sample(r, c, rng, n_permutations)
     if pair.kind == "tokens":
-        # Tokens of one document are not independent draws. Dividing the statistic by
-        # the mean document length treats each document as one observation, which is
-        # conservative whatever the within-document correlation.
         docs = pair.ref.n_docs + pair.cur.n_docs
-        mean_len = max(1.0, (pair.ref.n_tokens + pair.cur.n_tokens) / max(1, docs))
-        stat = result.statistic / mean_len
-        cells = int(np.count_nonzero((r + c) > 0))
-        p = float(stats.chi2.sf(stat, cells - 1)) if cells > 1 else 1.0
-        return SignificanceResult("chi2_per_document", stat, p)
-    return result
+        return chi2_per_document(r, c, (pair.ref.n_tokens + pair.cur.n_tokens) / max(1, docs))
+    return chi2_two_sample(r, c, rng, n_permutations)
 
 
 def _n_valid(summary) -> int:

@@ -52,6 +52,21 @@ def ks_binned(ref: NumericSummary, cur: NumericSummary) -> SignificanceResult:
 _KOLMOGOROV_LIMIT = 5_000
 
 
+def _contingency(ref_counts: np.ndarray, cur_counts: np.ndarray):
+    """Pearson's statistic of the 2 x k table and what its p-value needs (None if degenerate)."""
+    r = np.rint(ref_counts).astype(np.int64)
+    c = np.rint(cur_counts).astype(np.int64)
+    keep = (r + c) > 0
+    r, c = r[keep], c[keep]
+    if r.size < 2 or r.sum() == 0 or c.sum() == 0:
+        return None
+    col = r + c
+    n_r, n_c = r.sum(), c.sum()
+    e_r, e_c = col * n_r / (n_r + n_c), col * n_c / (n_r + n_c)
+    stat = float((np.square(r - e_r) / e_r).sum() + (np.square(c - e_c) / e_c).sum())
+    return stat, col, int(n_c), e_r, e_c
+
+
 def chi2_two_sample(
     ref_counts: np.ndarray, cur_counts: np.ndarray, rng: np.random.Generator, n_permutations: int
 ) -> SignificanceResult:
@@ -62,20 +77,28 @@ def chi2_two_sample(
     significant), so the p-value comes from ``n_permutations`` random relabelings of
     the pooled rows instead: the exact permutation distribution, sampled.
     """
-    r = np.rint(ref_counts).astype(np.int64)
-    c = np.rint(cur_counts).astype(np.int64)
-    keep = (r + c) > 0
-    r, c = r[keep], c[keep]
-    if r.size < 2 or r.sum() == 0 or c.sum() == 0:
+    table = _contingency(ref_counts, cur_counts)
+    if table is None:
         return SignificanceResult("chi2", 0.0, 1.0)
-    col = r + c
-    n_r, n_c = r.sum(), c.sum()
-    e_r, e_c = col * n_r / (n_r + n_c), col * n_c / (n_r + n_c)
-    stat = float((np.square(r - e_r) / e_r).sum() + (np.square(c - e_c) / e_c).sum())
+    stat, col, n_c, e_r, e_c = table
     if min(e_r.min(), e_c.min()) >= 5:
-        return SignificanceResult("chi2", stat, float(stats.chi2.sf(stat, r.size - 1)))
+        return SignificanceResult("chi2", stat, float(stats.chi2.sf(stat, col.size - 1)))
     return SignificanceResult("chi2_permutation", stat,
-                              _permutation_p(stat, col, int(n_c), e_r, e_c, rng, n_permutations))
+                              _permutation_p(stat, col, n_c, e_r, e_c, rng, n_permutations))
+
+
+def chi2_per_document(ref_counts: np.ndarray, cur_counts: np.ndarray, mean_doc_length: float) -> SignificanceResult:
+    """Chi-square test of token counts with each document counted once.
+
+    Tokens of one document are not independent draws. Dividing the statistic by the
+    mean document length treats each document as one observation, which is
+    conservative whatever the correlation within documents.
+    """
+    table = _contingency(ref_counts, cur_counts)
+    if table is None:
+        return SignificanceResult("chi2_per_document", 0.0, 1.0)
+    stat = table[0] / max(1.0, mean_doc_length)
+    return SignificanceResult("chi2_per_document", stat, float(stats.chi2.sf(stat, table[1].size - 1)))
 
 
 _STOP_AFTER = 20  # exceedances before a sequential permutation test stops

@@ -102,3 +102,14 @@ def test_ks_binned_handles_a_summary_without_its_own_reference():
     cur = NumericSummary.from_array(np.arange(100.0) + 0.5)  # other edges: interpolated
     res = ks_binned(ref, cur)
     assert res.statistic < 0.05 and res.p_value > 0.5
+
+
+def test_token_test_counts_each_document_once():
+    from monitoring_pipeline.core.stattests import chi2_per_document
+
+    ref, cur = np.array([300.0, 200, 100]), np.array([100.0, 120, 80])
+    plain = stats.chi2_contingency(np.vstack([ref, cur]), correction=False)
+    res = chi2_per_document(ref, cur, mean_doc_length=10.0)
+    assert res.statistic == pytest.approx(plain.statistic / 10)
+    assert res.p_value == pytest.approx(stats.chi2.sf(plain.statistic / 10, 2))
+    assert res.p_value > plain.pvalue
