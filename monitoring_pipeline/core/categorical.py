@@ -53,6 +53,12 @@ def _by_count(item) -> tuple:
     return (-item[1], str(item[0]))
 
 
+def _merged(a: tuple, b: tuple, cap: int) -> tuple[tuple, int]:
+    """Two count lists added up, capped at the longer one or ``cap``; returns (kept, folded)."""
+    total = Counter(dict(a)) + Counter(dict(b))
+    return _top(total, max(len(a), len(b), cap), _by_count)
+
+
 @dataclass(frozen=True)
 class CategoricalSummary:
     """Counts per category (most frequent first), the folded tail and missing rows."""
@@ -101,9 +107,7 @@ class CategoricalSummary:
         return self.n_missing / self.n_rows if self.n_rows else 0.0
 
     def merge(self, other: CategoricalSummary) -> CategoricalSummary:
-        total = self.as_counter() + other.as_counter()
-        cap = max(len(self.counts), len(other.counts), MAX_CATEGORIES)
-        kept, folded = _top(total, cap, _by_count)
+        kept, folded = _merged(self.counts, other.counts, MAX_CATEGORIES)
         return CategoricalSummary(kept, self.other + other.other + folded,
                                   self.n_missing + other.n_missing)
 
@@ -170,9 +174,7 @@ class TokenSummary:
         return self.n_oov / self.n_tokens if self.n_tokens else 0.0
 
     def merge(self, other: TokenSummary) -> TokenSummary:
-        total = self.as_counter() + other.as_counter()
-        cap = max(len(self.counts), len(other.counts), MAX_TOKENS)
-        kept, folded = _top(total, cap, _by_count)
+        kept, folded = _merged(self.counts, other.counts, MAX_TOKENS)
         return TokenSummary(kept, self.other + other.other + folded,
                             self.n_docs + other.n_docs, self.n_oov + other.n_oov)
 
