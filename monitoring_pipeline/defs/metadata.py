@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dagster as dg
-
 
 def drift_table(report: dict, limit: int = 10) -> str:
     """A Markdown table of the most drifted features, worst first."""
@@ -18,13 +16,3 @@ def drift_table(report: dict, limit: int = 10) -> str:
                      f"{r['severity']} |")
     return "\n".join(lines)
 
-
-def drift_metadata(report: dict) -> dict:
-    return {
-        "summary": dg.MetadataValue.text(report["summary"]),
-        "status": dg.MetadataValue.text(report["status"]),
-        "n_features": dg.MetadataValue.int(report["n_features"]),
-        "n_drifted": dg.MetadataValue.int(report["n_drifted"]),
-        "max_drift": dg.MetadataValue.float(float(report["max_drift"])),
-        "most_drifted": dg.MetadataValue.md(drift_table(report)),
-    }
