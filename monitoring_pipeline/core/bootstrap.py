@@ -1,8 +1,16 @@
-"""Paired bootstrap of metric differences between two models on the same examples.
+"""Paired comparisons of two models on the same examples: bootstrap intervals and
+permutation tests of their metric differences.
 
-Each resample draws n example indices with replacement, and both models are scored
-on the same draw, so the interval is for the difference itself (the models' errors
-on an example are correlated, which an unpaired interval would ignore).
+Each bootstrap resample draws n example indices with replacement, and both models are
+scored on the same draw, so the interval is for the difference itself (the models'
+errors on an example are correlated, which an unpaired interval would ignore).
+
+Whether a difference is significant is decided by a paired permutation test instead:
+under "no difference" the two models' outputs on an example are exchangeable, so
+their metric difference is compared with the differences after swapping the outputs
+of random examples. It holds its level in small samples, where a percentile
+bootstrap interval is too narrow (with 4 examples only the candidate gets wrong out
+of 60, the interval excludes zero while the exact McNemar p-value is 0.125).
 """
 
 from __future__ import annotations
@@ -136,5 +144,45 @@ def paired_bootstrap(
         if d.size == 0:
             continue
         lo, hi = np.percentile(d, [tail, 100 - tail])
-        out[name] = {"ci_low": float(lo), "ci_high": float(hi), "significant": bool(lo > 0 or hi < 0)}
+        out[name] = {"ci_low": float(lo), "ci_high": float(hi)}
     return out
+
+
+def paired_permutation_p(
+    task: str,
+    y_true,
+    baseline: dict,
+    candidate: dict,
+    labels: np.ndarray | None,
+    metrics: set[str],
+    *,
+    n_permutations: int,
+    seed: int,
+) -> dict[str, float]:
+    """Two-sided p-value of candidate minus baseline for every supported metric."""
+    y = np.asarray(y_true)
+    n = y.shape[0]
+
+    def both(key):
+        a, b = baseline.get(key), candidate.get(key)
+        return None if a is None or b is None else np.concatenate([np.asarray(a), np.asarray(b)])
+
+    # One scorer over the 2n pooled outputs: rows i (baseline) and n + i (candidate).
+    pooled = _Scorer(task, np.concatenate([y, y]), both("y_pred"), both("y_score"), labels)
+    names = metrics & pooled.supported()
+    own = np.arange(n)
+    observed_a, observed_b = pooled.score(own[None, :], names), pooled.score((own + n)[None, :], names)
+    observed = {m: abs(observed_b[m][0] - observed_a[m][0]) for m in names}
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CELLS_PER_CHUNK // n)
+    exceed = {m: 0 for m in names}
+    done = 0
+    while done < n_permutations and names:
+        size = min(chunk, n_permutations - done)
+        swap = rng.random((size, n)) < 0.5
+        first = own + n * swap
+        a, b = pooled.score(first, names), pooled.score(own + n * ~swap, names)
+        for m in names:
+            exceed[m] += int(np.count_nonzero(np.abs(b[m] - a[m]) >= observed[m] - 1e-12))
+        done += size
+    return {m: (1 + exceed[m]) / (1 + n_permutations) for m in names}

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .bootstrap import paired_bootstrap
+from .bootstrap import paired_bootstrap, paired_permutation_p
 from .metrics import evaluate_predictions, scalar_metrics
 
 Direction = Literal["higher", "lower", "target_one"]
@@ -71,14 +71,16 @@ def compare_models(
 
     ``baseline`` and ``candidate`` are metric dicts (name -> value), or per-example
     predictions on the same data: dicts with "y_true", "y_pred" and optionally
-    "y_score", "task" and "labels". Predictions add a paired bootstrap interval
-    (``confidence``, ``n_bootstrap`` resamples) for each metric it supports, and say
-    whether the change is significant (the interval excludes zero).
+    "y_score", "task" and "labels". Predictions add, for each metric they support, a
+    paired bootstrap interval (``confidence``, ``n_bootstrap`` resamples) and the
+    p-value of a paired permutation test (as many permutations); the change is
+    significant when that p-value is below 1 - ``confidence``.
 
     Returns "metrics" (name -> baseline, candidate, delta, direction, status, gates
     and the interval), "status" (regressed if any gating metric regressed, else the
     primary metric's improved / unchanged), "metric" and "delta" of the primary
-    metric, and the lists "regressed" and "improved". ``gate_metrics`` names the
+    metric, the lists "regressed" and "improved", and "confirmed": whether a gating
+    regression is significant (always true without intervals). ``gate_metrics`` names the
     metrics whose regression fails the comparison; by default all but calibration
     (ECE and calibration slope).
     """
@@ -110,9 +112,14 @@ def compare_models(
     if _is_predictions(baseline):
         if not 0 < confidence < 1 or n_bootstrap < 1:
             raise ValueError("confidence must be in (0, 1) and n_bootstrap >= 1")
-        intervals = paired_bootstrap(task, y_true, baseline, candidate,
-                                     None if labels is None else np.asarray(labels), set(names),
+        label_array = None if labels is None else np.asarray(labels)
+        intervals = paired_bootstrap(task, y_true, baseline, candidate, label_array, set(names),
                                      n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+        p_values = paired_permutation_p(task, y_true, baseline, candidate, label_array, set(names),
+                                        n_permutations=n_bootstrap, seed=seed)
+        for name, p in p_values.items():
+            intervals.setdefault(name, {"ci_low": None, "ci_high": None})
+            intervals[name].update(p_value=p, significant=bool(p < 1 - confidence))
 
     rows = {}
     for name in names:
@@ -127,7 +134,8 @@ def compare_models(
         gates = name in gate_metrics if gate_metrics is not None else name not in NOT_GATING
         rows[name] = {"baseline": b, "candidate": c, "delta": c - b,
                       "direction": metric_direction(name), "status": status, "gates": gates,
-                      **intervals.get(name, {"ci_low": None, "ci_high": None, "significant": None})}
+                      **{"ci_low": None, "ci_high": None, "p_value": None, "significant": None,
+                         **intervals.get(name, {})}}
     primary = primary_metric or DEFAULT_PRIMARY.get(task)
     if primary not in rows:
         if primary_metric is not None:
@@ -135,11 +143,18 @@ def compare_models(
         primary = names[0]
     regressed = [n for n, r in rows.items() if r["status"] == "regressed"]
     improved = [n for n, r in rows.items() if r["status"] == "improved"]
+    gating = [n for n in regressed if rows[n]["gates"]]
+    # With predictions, a regression is confirmed only by a metric whose paired test
+    # finds it significant (PR-AUC has no such test); with metric dicts there is no
+    # test to ask, and the tolerance alone decides. Noise must not fail a gate.
+    tested = bool(intervals)
+    confirmed = [n for n in gating if rows[n]["significant"] is True or not tested]
     return {
         "metrics": rows,
         "metric": primary,
         "delta": rows[primary]["delta"],
-        "status": "regressed" if any(rows[n]["gates"] for n in regressed) else rows[primary]["status"],
+        "status": "regressed" if gating else rows[primary]["status"],
+        "confirmed": bool(confirmed),
         "regressed": regressed,
         "improved": improved,
     }

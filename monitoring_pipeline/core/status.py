@@ -1,12 +1,14 @@
 """One status from a comparison and a drift report, and the sentence that says it.
 
 The rule is T082's: a regression fails; a drift alert warns; both together fail.
-Drift at "warn" severity is named in the reasons but does not change the status.
+Drift at "warn" severity is named in the reasons but does not change the status. A
+regression that the paired permutation test does not find significant warns
+instead of failing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .drift import describe_features, ranked_drifted
 
@@ -19,18 +21,25 @@ def _pct(delta: float) -> str:
     return f"{delta * 100:+.1f}%"
 
 
-def monitoring_status(comparison: Mapping | None, drift: Mapping | None) -> tuple[str, list[str]]:
-    """("ok" | "warn" | "fail", reasons). Either input may be None (not run)."""
+def monitoring_status(comparison: Mapping | None, drift: Mapping | None,
+                      warnings: Sequence[str] = ()) -> tuple[str, list[str]]:
+    """("ok" | "warn" | "fail", reasons). Either input may be None (not run).
+
+    ``warnings`` are further findings (an SLO breach, concept drift) that make an
+    otherwise clean window "warn" without failing it.
+    """
     status, reasons = "ok", []
     if comparison is not None:
+        confirmed = comparison.get("confirmed", True)
         for name in comparison.get("regressed", []):
             row = comparison["metrics"][name]
             if not row.get("gates", True):
                 continue
+            caveat = "" if confirmed else ", within noise (not significant)"
             reasons.append(f"{name} regressed by {_pct(row['delta'])} "
-                           f"({row['baseline']:.3f} -> {row['candidate']:.3f})")
+                           f"({row['baseline']:.3f} -> {row['candidate']:.3f}{caveat})")
         if comparison.get("status") == "regressed":
-            status = "fail"
+            status = "fail" if confirmed else "warn"
     if drift is not None:
         drifted = _drifted(drift)
         if drift.get("status") == "alert":
@@ -39,6 +48,9 @@ def monitoring_status(comparison: Mapping | None, drift: Mapping | None) -> tupl
             status = "fail" if status == "fail" else "warn"
         elif drift.get("status") == "warn":
             reasons.append(f"moderate drift on {len(drifted)} features: {describe_features(drifted)}")
+    if warnings:
+        reasons.extend(warnings)
+        status = "fail" if status == "fail" else "warn"
     return status, reasons
 
 
@@ -60,7 +72,8 @@ def summarize(
         others = [n for n in comparison.get("regressed", [])
                   if n != metric and comparison["metrics"][n].get("gates", True)]
         if others:
-            parts.append(f"{', '.join(others)} regressed")
+            caveat = "" if comparison.get("confirmed", True) else " (not significant)"
+            parts.append(f"{', '.join(others)} regressed{caveat}")
     elif eval_metrics is not None:
         shown = [f"{k} {eval_metrics[k]:.3f}" for k in ("accuracy", "f1_macro", "roc_auc", "rmse", "mae")
                  if isinstance(eval_metrics.get(k), (int, float))]

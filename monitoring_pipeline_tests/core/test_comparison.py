@@ -107,3 +107,34 @@ def test_predictions_must_be_on_the_same_data():
         compare_models(a, {"y_true": [1, 1, 1], "y_pred": [0, 1, 0]})
     with pytest.raises(ValueError, match="not one of each"):
         compare_models(a, {"accuracy": 0.5})
+
+
+def test_a_regression_within_noise_is_not_confirmed():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 60)
+    champion = np.where(rng.random(60) < 0.95, y, 1 - y)
+    candidate = champion.copy()
+    candidate[np.flatnonzero(candidate == y)[:4]] ^= 1  # four more mistakes in 60
+    res = compare_models({"y_true": y, "y_pred": champion}, {"y_true": y, "y_pred": candidate}, n_bootstrap=500)
+    assert res["status"] == "regressed" and res["metrics"]["accuracy"]["delta"] == pytest.approx(-4 / 60)
+    assert res["metrics"]["accuracy"]["significant"] is False
+    assert res["confirmed"] is False
+    big = compare_models({"y_true": np.tile(y, 20), "y_pred": np.tile(champion, 20)},
+                         {"y_true": np.tile(y, 20), "y_pred": np.tile(candidate, 20)}, n_bootstrap=300)
+    assert big["confirmed"] is True
+    assert compare_models({"accuracy": 0.9}, {"accuracy": 0.8})["confirmed"] is True  # no interval to ask
+
+
+def test_permutation_p_value_of_accuracy_is_the_exact_mcnemar_p():
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 80)
+    base = y.copy()
+    cand = y.copy()
+    base[:3] ^= 1  # 3 examples only the baseline gets wrong
+    cand[10:19] ^= 1  # 9 only the candidate gets wrong
+    res = compare_models({"y_true": y, "y_pred": base}, {"y_true": y, "y_pred": cand}, n_bootstrap=20_000)
+    exact = stats.binomtest(3, 12, 0.5).pvalue  # McNemar's exact test on the 12 discordant pairs
+    assert res["metrics"]["accuracy"]["p_value"] == pytest.approx(exact, abs=0.01)
+    assert res["metrics"]["accuracy"]["significant"] == bool(exact < 0.05)

@@ -46,3 +46,17 @@ def test_summary_sentences():
     assert summarize(comparison=unchanged) == "Candidate left accuracy unchanged (+0.5%)"
     assert summarize(eval_metrics={"accuracy": 0.76, "f1_macro": 0.7}) == "Model accuracy 0.760, f1_macro 0.700"
     assert summarize() == "Nothing was evaluated"
+
+
+def test_further_warnings_make_a_clean_window_warn_but_never_hide_a_fail():
+    assert monitoring_status(improved, drift("ok"), ["latency_p95_ms 180 is above its SLO of 100"]) == (
+        "warn", ["latency_p95_ms 180 is above its SLO of 100"])
+    status, reasons = monitoring_status(regressed, None, ["concept drift"])
+    assert status == "fail" and reasons[-1] == "concept drift"
+
+
+def test_an_unconfirmed_regression_warns_instead_of_failing():
+    unconfirmed = {**regressed, "confirmed": False}
+    status, reasons = monitoring_status(unconfirmed, drift("ok"))
+    assert status == "warn" and "not significant" in reasons[0]
+    assert monitoring_status(unconfirmed, drift("alert", ["a"]))[0] == "warn"
