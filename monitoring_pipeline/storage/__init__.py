@@ -1,0 +1,5 @@
+"""The DuckDB warehouse: schema, migrations and typed reads and writes of core's results."""
+
+from .warehouse import Warehouse
+
+__all__ = ["Warehouse"]

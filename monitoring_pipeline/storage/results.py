@@ -1,0 +1,157 @@
+"""Monitoring results: drift history, performance metrics, comparisons and alerts.
+
+Every write for an (asset, partition) replaces that partition's earlier rows in one
+transaction, so re-materializing a window never duplicates it. Alerts are upserted
+instead: their ids are stable, and an acknowledgement is never overwritten or lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+import pandas as pd
+
+from monitoring_pipeline.core.alert_rules import Alert
+from monitoring_pipeline.core.concept import ConceptDriftResult
+
+from .warehouse import Warehouse
+
+
+def _num(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def _replace(conn, table: str, asset_key: str, partition_key: str, extra: str = "", params: list | None = None):
+    conn.execute(f"DELETE FROM {table} WHERE asset_key = ? AND partition_key = ? {extra}",
+                 [asset_key, partition_key, *(params or [])])
+
+
+def replace_drift(wh: Warehouse, report: dict, drift_type: str, *, model_name: str, model_version: str | None,
+                  baseline_period: str, current_period: str, asset_key: str, partition_key: str,
+                  run_id: int | None) -> int:
+    """Store a compare_profiles report's feature rows; returns the number written."""
+    rows = [[drift_type, r["name"], r["method"], _num(r["statistic"]), _num(r["p_value_adjusted"]),
+             _num(r["effect_size"]), _num(r["threshold"]), r["severity"], bool(r["drifted"]), baseline_period,
+             current_period, model_name, model_version, asset_key, partition_key, run_id]
+            for r in report["features"]]
+    return _write_drift(wh, rows, drift_type, asset_key, partition_key)
+
+
+def replace_concept_drift(wh: Warehouse, result: ConceptDriftResult, *, model_name: str,
+                          model_version: str | None, baseline_period: str, current_period: str,
+                          asset_key: str, partition_key: str, run_id: int | None) -> int:
+    """One row per feature (its importance change) plus one for the whole model."""
+    common = [baseline_period, current_period, model_name, model_version, asset_key, partition_key, run_id]
+    rows = [["concept", r["feature"], "importance_change", _num(r["current"]), None, _num(abs(r["change"])),
+             None, result.severity, result.drifted, *common] for r in result.importances]
+    rows.append(["concept", "__model__", "importance_correlation", _num(result.importance_correlation), None,
+                 _num(-result.performance_change), None, result.severity, result.drifted, *common])
+    return _write_drift(wh, rows, "concept", asset_key, partition_key)
+
+
+def _write_drift(wh, rows, drift_type, asset_key, partition_key) -> int:
+    def work(conn):
+        _replace(conn, "ml_drift_history", asset_key, partition_key, "AND drift_type = ?", [drift_type])
+        if rows:
+            conn.executemany(
+                """INSERT INTO ml_drift_history (drift_type, feature_name, method, test_statistic, p_value,
+                       effect_size, threshold, severity, drift_detected, baseline_period, current_period,
+                       model_name, model_version, asset_key, partition_key, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        return len(rows)
+
+    return wh.write(work)
+
+
+def replace_metrics(wh: Warehouse, metrics: dict, *, model_name: str, model_version: str | None,
+                    data_split: str, window_start: datetime | None, window_end: datetime | None,
+                    estimated: bool, asset_key: str, partition_key: str, run_id: int | None) -> int:
+    """Store the numeric entries of a metrics dict (None and nested values are skipped)."""
+    rows = [[model_name, model_version, name, float(value), data_split, window_start, window_end, estimated,
+             asset_key, partition_key, run_id]
+            for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)]
+
+    def work(conn):
+        _replace(conn, "ml_performance_metrics", asset_key, partition_key,
+                 "AND model_name = ? AND model_version IS NOT DISTINCT FROM ? AND estimated = ?",
+                 [model_name, model_version, estimated])
+        if rows:
+            conn.executemany(
+                """INSERT INTO ml_performance_metrics (model_name, model_version, metric_name, metric_value,
+                       data_split, window_start, window_end, estimated, asset_key, partition_key, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        return len(rows)
+
+    return wh.write(work)
+
+
+def replace_comparison(wh: Warehouse, comparison: dict, *, model_name: str, baseline_version: str | None,
+                       candidate_version: str | None, asset_key: str, partition_key: str,
+                       run_id: int | None) -> int:
+    rows = [[model_name, baseline_version, candidate_version, name, _num(m["baseline"]), _num(m["candidate"]),
+             _num(m["delta"]), m["status"], _num(m["ci_low"]), _num(m["ci_high"]), m["significant"],
+             comparison["status"], asset_key, partition_key, run_id]
+            for name, m in comparison["metrics"].items()]
+
+    def work(conn):
+        _replace(conn, "model_comparisons", asset_key, partition_key)
+        if rows:
+            conn.executemany(
+                """INSERT INTO model_comparisons (model_name, baseline_version, candidate_version, metric_name,
+                       baseline_value, candidate_value, delta, status, ci_low, ci_high, significant, verdict,
+                       asset_key, partition_key, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        return len(rows)
+
+    return wh.write(work)
+
+
+def upsert_alerts(wh: Warehouse, alerts: list[Alert], *, asset_key: str, partition_key: str,
+                  run_id: int | None) -> int:
+    """Insert new alerts, refresh open ones, and retire open ones this write no longer raises.
+
+    Acknowledged alerts are left exactly as they are.
+    """
+    ids = [a.alert_id for a in alerts]
+
+    def work(conn):
+        for a in alerts:
+            conn.execute(
+                """INSERT INTO ml_monitoring_alerts (alert_id, severity, alert_type, drift_type, model_name,
+                       model_version, affected_features, message, recommended_action, details, asset_key,
+                       partition_key, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity,
+                       message = excluded.message, recommended_action = excluded.recommended_action,
+                       details = excluded.details, run_id = excluded.run_id
+                   WHERE ml_monitoring_alerts.acknowledged_at IS NULL""",
+                [a.alert_id, a.severity, a.alert_type, a.drift_type, a.model_name, a.model_version,
+                 json.dumps(list(a.affected_features)), a.message, a.recommended_action,
+                 json.dumps(a.details, default=str), asset_key, partition_key, run_id])
+        stale = "AND acknowledged_at IS NULL" + (
+            f" AND alert_id NOT IN ({', '.join('?' for _ in ids)})" if ids else "")
+        _replace(conn, "ml_monitoring_alerts", asset_key, partition_key, stale, ids)
+        return len(alerts)
+
+    return wh.write(work)
+
+
+def acknowledge_alert(wh: Warehouse, alert_id: str, by: str) -> bool:
+    """Mark an alert acknowledged; False if no such open alert exists."""
+    return wh.write(lambda conn: conn.execute(
+        """UPDATE ml_monitoring_alerts SET acknowledged_at = current_timestamp, acknowledged_by = ?
+           WHERE alert_id = ? AND acknowledged_at IS NULL RETURNING alert_id""", [by, alert_id]).fetchone()
+        is not None)
+
+
+def open_alerts(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
+    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE acknowledged_at IS NULL
+                      AND (? IS NULL OR model_name = ?) ORDER BY created_at DESC""", [model_name, model_name])
+
+
+def metrics_for_run(wh: Warehouse, run_id: int) -> dict[str, float]:
+    rows = wh.read("SELECT metric_name, metric_value FROM ml_performance_metrics WHERE run_id = ?", [run_id])
+    return dict(zip(rows["metric_name"], rows["metric_value"]))

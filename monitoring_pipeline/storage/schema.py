@@ -1,0 +1,193 @@
+"""Versioned migrations of the warehouse schema.
+
+Each migration is applied once, in order, in its own transaction, and recorded in
+``schema_version``. Migrations only add: no statement here drops or rewrites data.
+Table and column names follow the seeds (Phase 14 task 14.1, T079/T082).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+RESULT_KEYS = """
+    asset_key VARCHAR,
+    partition_key VARCHAR,
+    run_id BIGINT,
+"""
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema", [
+        "CREATE SEQUENCE run_id_seq START 1",
+        """CREATE TABLE runs (
+            run_id BIGINT PRIMARY KEY DEFAULT nextval('run_id_seq'),
+            run_name VARCHAR NOT NULL,
+            task_name VARCHAR,
+            model_name VARCHAR,
+            model_version VARCHAR,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            config JSON,
+            dagster_run_id VARCHAR
+        )""",
+        "CREATE SEQUENCE artifact_id_seq START 1",
+        """CREATE TABLE artifacts (
+            artifact_id BIGINT PRIMARY KEY DEFAULT nextval('artifact_id_seq'),
+            run_id BIGINT,
+            kind VARCHAR NOT NULL CHECK (kind IN ('profile', 'checkpoint', 'report')),
+            name VARCHAR NOT NULL,
+            model_name VARCHAR,
+            model_version VARCHAR,
+            asset_key VARCHAR,
+            partition_key VARCHAR,
+            payload JSON,
+            path VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        """CREATE TABLE inference_log (
+            ts TIMESTAMP NOT NULL,
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            request_id VARCHAR NOT NULL,
+            input_hash VARCHAR,
+            features JSON,
+            prediction VARCHAR,
+            confidence DOUBLE,
+            latency_ms DOUBLE,
+            error VARCHAR
+        )""",
+        "CREATE INDEX inference_log_model_ts ON inference_log (model_name, ts)",
+        """CREATE TABLE labels (
+            request_id VARCHAR NOT NULL,
+            label VARCHAR,
+            labeled_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        "CREATE INDEX labels_request ON labels (request_id)",
+        f"""CREATE TABLE ml_drift_history (
+            drift_type VARCHAR NOT NULL CHECK (drift_type IN ('data', 'prediction', 'concept')),
+            feature_name VARCHAR NOT NULL,
+            method VARCHAR,
+            test_statistic DOUBLE,
+            p_value DOUBLE,
+            effect_size DOUBLE,
+            threshold DOUBLE,
+            severity VARCHAR,
+            drift_detected BOOLEAN NOT NULL,
+            baseline_period VARCHAR,
+            current_period VARCHAR,
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            {RESULT_KEYS}
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        f"""CREATE TABLE ml_performance_metrics (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            metric_name VARCHAR NOT NULL,
+            metric_value DOUBLE,
+            data_split VARCHAR,
+            window_start TIMESTAMP,
+            window_end TIMESTAMP,
+            estimated BOOLEAN NOT NULL DEFAULT false,
+            {RESULT_KEYS}
+            measured_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        f"""CREATE TABLE ml_monitoring_alerts (
+            alert_id VARCHAR PRIMARY KEY,
+            severity VARCHAR NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+            alert_type VARCHAR NOT NULL CHECK (alert_type IN
+                ('DRIFT_DETECTED', 'PERFORMANCE_DEGRADED', 'DATA_QUALITY_ISSUE', 'SLO_BREACH')),
+            drift_type VARCHAR,
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            affected_features JSON,
+            message VARCHAR NOT NULL,
+            recommended_action VARCHAR,
+            details JSON,
+            {RESULT_KEYS}
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            acknowledged_at TIMESTAMP,
+            acknowledged_by VARCHAR
+        )""",
+        f"""CREATE TABLE model_comparisons (
+            model_name VARCHAR NOT NULL,
+            baseline_version VARCHAR,
+            candidate_version VARCHAR,
+            metric_name VARCHAR NOT NULL,
+            baseline_value DOUBLE,
+            candidate_value DOUBLE,
+            delta DOUBLE,
+            status VARCHAR NOT NULL CHECK (status IN ('improved', 'unchanged', 'regressed')),
+            ci_low DOUBLE,
+            ci_high DOUBLE,
+            significant BOOLEAN,
+            verdict VARCHAR,
+            {RESULT_KEYS}
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        """CREATE TABLE model_registry (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR NOT NULL,
+            stage VARCHAR NOT NULL CHECK (stage IN ('champion', 'challenger', 'archived')),
+            framework VARCHAR,
+            path VARCHAR,
+            metrics JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (model_name, model_version)
+        )""",
+        """CREATE TABLE retraining_requests (
+            request_id VARCHAR PRIMARY KEY,
+            model_name VARCHAR NOT NULL,
+            trigger VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            decision VARCHAR NOT NULL CHECK (decision IN ('launched', 'skipped')),
+            run_key VARCHAR,
+            dagster_run_id VARCHAR,
+            details JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        """CREATE VIEW drift_trend AS
+            SELECT model_name, drift_type, feature_name, current_period AS day,
+                   max(effect_size) AS max_effect_size,
+                   bool_or(drift_detected) AS drift_detected,
+                   count(*) AS reports
+            FROM ml_drift_history
+            GROUP BY ALL""",
+        """CREATE VIEW performance_trend AS
+            SELECT model_name, model_version, metric_name, estimated,
+                   CAST(coalesce(window_start, measured_at) AS DATE) AS day,
+                   avg(metric_value) AS metric_value,
+                   count(*) AS measurements
+            FROM ml_performance_metrics
+            GROUP BY ALL""",
+    ]),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,
+        applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""")
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Apply the migrations this file has not had yet; returns the version reached."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise RuntimeError(f"warehouse schema version {version} is newer than this code ({LATEST}); upgrade")
+    for number, name, statements in MIGRATIONS:
+        if number <= version:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [number, name])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version

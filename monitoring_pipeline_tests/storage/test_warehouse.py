@@ -1,0 +1,179 @@
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
+from monitoring_pipeline.core.alert_rules import drift_alerts
+from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.results import (
+    acknowledge_alert,
+    open_alerts,
+    replace_comparison,
+    replace_drift,
+    replace_metrics,
+    upsert_alerts,
+)
+from monitoring_pipeline.storage.runs import (
+    get_run,
+    latest_profile,
+    load_profile,
+    register_run,
+    run_for_dagster,
+    save_artifact,
+    save_profile,
+)
+from monitoring_pipeline.storage.schema import LATEST
+
+
+@pytest.fixture
+def wh(tmp_path):
+    return Warehouse(tmp_path / "w.duckdb")
+
+
+def count(wh, table):
+    return int(wh.read(f"SELECT count(*) AS n FROM {table}")["n"][0])
+
+
+def test_an_empty_file_is_created_and_migrated(wh):
+    assert not wh.path.exists()
+    assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
+    tables = set(wh.read("SELECT table_name FROM information_schema.tables")["table_name"])
+    assert {"runs", "artifacts", "inference_log", "labels", "ml_drift_history", "ml_performance_metrics",
+            "ml_monitoring_alerts", "model_comparisons", "model_registry", "retraining_requests",
+            "drift_trend", "performance_trend"} <= tables
+
+
+def test_migrating_again_changes_nothing(tmp_path):
+    first = Warehouse(tmp_path / "w.duckdb")
+    register_run(first, "a")
+    conn = duckdb.connect(str(first.path))
+    from monitoring_pipeline.storage.schema import migrate
+
+    assert migrate(conn) == LATEST
+    conn.close()
+    assert count(first, "runs") == 1
+
+
+def test_runs_and_profiles_round_trip(wh):
+    rng = np.random.default_rng(0)
+    profile = compute_dataset_profile(pd.DataFrame({"x": rng.normal(size=100), "c": ["a", "b"] * 50}), "tabular")
+    run_id = register_run(wh, "tier5_validation", task_name="digits", config={"tier": "5"})
+    assert get_run(wh, run_id)["config"] == {"tier": "5"}
+    artifact = save_profile(wh, profile, "reference_inputs", run_id=run_id, model_name="m", model_version="1")
+    assert load_profile(wh, artifact) == profile
+    assert latest_profile(wh, "m", "reference_inputs") == (artifact, profile)
+    assert latest_profile(wh, "m", "reference_inputs", model_version="2") is None
+    with pytest.raises(ValueError, match="not in the warehouse"):
+        load_profile(wh, 999)
+    report = save_artifact(wh, "report", "x", payload={"a": 1})
+    with pytest.raises(ValueError, match="not a profile"):
+        load_profile(wh, report)
+
+
+def test_run_for_dagster_is_created_once_per_model(wh):
+    a = run_for_dagster(wh, "dagster-1", "monitoring_job", "m1")
+    assert run_for_dagster(wh, "dagster-1", "monitoring_job", "m1") == a
+    assert run_for_dagster(wh, "dagster-1", "monitoring_job", "m2") != a
+
+
+def _report(shift):
+    rng = np.random.default_rng(1)
+    ref = compute_dataset_profile(pd.DataFrame({"x": rng.normal(size=3000), "y": rng.normal(size=3000)}), "tabular")
+    cur = compute_dataset_profile(pd.DataFrame({"x": rng.normal(shift, 1, 3000), "y": rng.normal(size=3000)}),
+                                  "tabular", reference=ref)
+    return compare_profiles(ref, cur)
+
+
+def test_result_writes_replace_their_partition(wh):
+    report = _report(1.0)
+    keys = dict(model_name="m", model_version="1", baseline_period="ref", current_period="2026-01-02",
+                asset_key="data_drift_report", partition_key="2026-01-02|m", run_id=None)
+    for _ in range(3):
+        assert replace_drift(wh, report, "data", **keys) == 2
+    replace_drift(wh, report, "data", **{**keys, "partition_key": "2026-01-03|m", "current_period": "2026-01-03"})
+    assert count(wh, "ml_drift_history") == 4
+    stored = wh.read("SELECT * FROM ml_drift_history WHERE feature_name = 'x' AND partition_key = '2026-01-02|m'")
+    assert bool(stored["drift_detected"][0]) and stored["severity"][0] == "alert"
+    trend = wh.read("SELECT * FROM drift_trend WHERE feature_name = 'x' ORDER BY day")
+    assert list(trend["day"]) == ["2026-01-02", "2026-01-03"]
+    metric_keys = dict(model_name="m", model_version="1", data_split="production", window_start=None,
+                       window_end=None, estimated=False, asset_key="eval_metrics", partition_key="p", run_id=None)
+    replace_metrics(wh, {"accuracy": 0.9, "per_class": {}, "roc_auc": None}, **metric_keys)
+    replace_metrics(wh, {"accuracy": 0.8}, **metric_keys)
+    assert wh.read("SELECT metric_value FROM ml_performance_metrics")["metric_value"].tolist() == [0.8]
+    from monitoring_pipeline.core import compare_models
+
+    comparison = compare_models({"accuracy": 0.8, "f1_macro": 0.7}, {"accuracy": 0.7, "f1_macro": 0.705})
+    for _ in range(2):
+        replace_comparison(wh, comparison, model_name="m", baseline_version="1", candidate_version="2",
+                           asset_key="baseline_comparison", partition_key="p", run_id=None)
+    rows = wh.read("SELECT metric_name, status, verdict FROM model_comparisons ORDER BY metric_name")
+    assert rows.values.tolist() == [["accuracy", "regressed", "regressed"], ["f1_macro", "unchanged", "regressed"]]
+
+
+def test_alerts_upsert_and_keep_acknowledgements(wh):
+    alerts = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-02")
+    assert len(alerts) == 1 and alerts[0].severity == "critical"
+    keys = dict(asset_key="monitoring_alerts", partition_key="2026-01-02|m", run_id=None)
+    upsert_alerts(wh, alerts, **keys)
+    upsert_alerts(wh, alerts, **keys)
+    assert count(wh, "ml_monitoring_alerts") == 1
+    assert acknowledge_alert(wh, alerts[0].alert_id, "ana")
+    assert not acknowledge_alert(wh, alerts[0].alert_id, "bob")  # already acknowledged
+    upsert_alerts(wh, [], **keys)  # the window no longer raises it
+    kept = wh.read("SELECT acknowledged_by FROM ml_monitoring_alerts")
+    assert kept["acknowledged_by"].tolist() == ["ana"]
+    assert open_alerts(wh).empty
+    fresh = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-03")
+    upsert_alerts(wh, fresh, asset_key="monitoring_alerts", partition_key="2026-01-03|m", run_id=None)
+    upsert_alerts(wh, [], asset_key="monitoring_alerts", partition_key="2026-01-03|m", run_id=None)
+    assert count(wh, "ml_monitoring_alerts") == 1  # the open one was retired, the acknowledged one kept
+
+
+def test_sql_takes_user_strings_as_parameters(wh):
+    name = "m'; DROP TABLE runs; --"
+    run_for_dagster(wh, "d", "job", name)
+    assert count(wh, "runs") == 1
+    assert wh.read("SELECT model_name FROM runs")["model_name"][0] == name
+
+
+def test_a_second_process_waits_for_the_lock(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    register_run(wh, "first")
+    holder = textwrap.dedent(f"""
+        import duckdb, time, sys
+        conn = duckdb.connect({str(wh.path)!r})
+        conn.execute("INSERT INTO runs (run_name) VALUES ('holder')")
+        print("locked", flush=True)
+        time.sleep(2.0)
+        conn.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    register_run(wh, "second")  # blocks until the holder lets go, then succeeds
+    proc.wait(timeout=30)
+    assert sorted(wh.read("SELECT run_name FROM runs")["run_name"]) == ["first", "holder", "second"]
+
+
+def test_a_lock_held_past_the_timeout_raises(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb", timeout=0.5)
+    register_run(wh, "first")
+    holder = textwrap.dedent(f"""
+        import duckdb, time
+        conn = duckdb.connect({str(wh.path)!r})
+        print("locked", flush=True)
+        time.sleep(5.0)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(duckdb.IOException, match="lock"):
+            register_run(wh, "second")
+    finally:
+        proc.kill()
+        proc.wait()
