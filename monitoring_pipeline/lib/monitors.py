@@ -1,0 +1,206 @@
+"""The monitored models, as declared in ``data/monitors.yaml``.
+
+Loading validates every entry; a bad one raises ``MonitorConfigError`` naming the
+model and the field, so definition loading fails with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from monitoring_pipeline.core.methods import DEFAULT_METHODS, METHODS
+from monitoring_pipeline.core.service import SLO_DIRECTIONS
+
+MODALITIES = ("tabular", "text", "vision")
+SOURCES = ("warehouse", "file", "bundled")
+KINDS = ("numeric", "categorical")
+ROUTES = ("log", "slack", "email", "webhook")
+
+
+class MonitorConfigError(ValueError):
+    """A monitors.yaml entry is invalid."""
+
+
+@dataclass(frozen=True)
+class Source:
+    source: str = "warehouse"  # warehouse | file | bundled
+    path: str | None = None  # file: a Parquet or CSV glob
+    dataset: str | None = None  # bundled: a data set of monitoring_pipeline.demo
+    ts_column: str = "ts"
+    rows_per_day: int = 60  # bundled traffic
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    alpha: float = 0.05
+    correction: str = "holm"
+    drift: dict = field(default_factory=dict)  # compare_profiles' thresholds option
+    regression_tolerance: float = 0.05
+    improvement_margin: float = 0.01
+    max_missing_share: float = 0.05
+    min_labeled_rows: int = 30
+    slo: dict = field(default_factory=lambda: {"latency_p95_ms": 100.0, "error_rate": 0.05})
+
+
+@dataclass(frozen=True)
+class Monitor:
+    name: str
+    modality: str
+    reference: Source
+    traffic: Source = field(default_factory=Source)
+    task: str = "classification"
+    features: dict | None = None  # name -> numeric | categorical; None: every reference column
+    input_column: str | None = None  # text / vision: the column holding the text or the image
+    ranges: dict = field(default_factory=dict)  # name -> [low, high] valid values
+    label_column: str = "label"
+    prediction_column: str = "prediction"
+    champion: str | None = None  # model version serving traffic
+    candidate: str | None = None  # a shadow version compared with the champion
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    alerts: dict = field(default_factory=lambda: {"routes": ["log"]})
+    retraining: dict = field(default_factory=lambda: {"enabled": True, "cooldown_hours": 24})
+
+
+@dataclass(frozen=True)
+class MonitorsConfig:
+    start_date: str
+    monitors: tuple[Monitor, ...]
+    retention_days: int = 30
+    path: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.monitors]
+
+    def monitor(self, name: str) -> Monitor:
+        for m in self.monitors:
+            if m.name == name:
+                return m
+        raise KeyError(f"no monitored model named {name!r}; known: {', '.join(self.names)}")
+
+
+def _fail(model: str, where: str, problem: str):
+    raise MonitorConfigError(f"monitor {model!r}: field {where!r} {problem}")
+
+
+def _build(cls, data, model: str, where: str):
+    if not isinstance(data, dict):
+        _fail(model, where, f"must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        _fail(model, f"{where}.{unknown[0]}" if where else unknown[0], f"is not a known field ({', '.join(sorted(known))})")
+    return cls(**data)
+
+
+def _number(model, where, value, low=-math.inf, high=math.inf, integer=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    if not ok or (integer and int(value) != value):
+        kind = "an integer" if integer else "a number"
+        _fail(model, where, f"must be {kind} in [{low}, {high}], got {value!r}")
+
+
+def _check_source(model: str, where: str, s: Source, *, traffic: bool) -> None:
+    if s.source not in SOURCES:
+        _fail(model, f"{where}.source", f"must be one of {', '.join(SOURCES)}, got {s.source!r}")
+    if s.source == "warehouse" and not traffic:
+        _fail(model, f"{where}.source", "cannot be the warehouse for a reference; use file or bundled")
+    if s.source == "file" and not s.path:
+        _fail(model, f"{where}.path", "is required for a file source")
+    if s.source == "bundled":
+        from monitoring_pipeline.demo.bundled import BUNDLED  # the demo data sets, by name
+
+        if s.dataset not in BUNDLED:
+            _fail(model, f"{where}.dataset", f"must be one of {', '.join(BUNDLED)}, got {s.dataset!r}")
+    _number(model, f"{where}.rows_per_day", s.rows_per_day, 1, 1_000_000, integer=True)
+
+
+def _check(m: Monitor) -> None:
+    name = m.name
+    if m.modality not in MODALITIES:
+        _fail(name, "modality", f"must be one of {', '.join(MODALITIES)}, got {m.modality!r}")
+    if m.task not in ("classification", "regression"):
+        _fail(name, "task", f"must be classification or regression, got {m.task!r}")
+    _check_source(name, "reference", m.reference, traffic=False)
+    _check_source(name, "traffic", m.traffic, traffic=True)
+    if m.modality != "tabular" and not m.input_column:
+        _fail(name, "input_column", f"is required for a {m.modality} monitor")
+    for feature, kind in (m.features or {}).items():
+        if kind not in KINDS:
+            _fail(name, f"features.{feature}", f"must be numeric or categorical, got {kind!r}")
+    for feature, bounds in m.ranges.items():
+        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and bounds[0] <= bounds[1]):
+            _fail(name, f"ranges.{feature}", f"must be [low, high] with low <= high, got {bounds!r}")
+    t = m.thresholds
+    _number(name, "thresholds.alpha", t.alpha, 1e-9, 0.5)
+    if t.correction not in ("holm", "bh"):
+        _fail(name, "thresholds.correction", f"must be holm or bh, got {t.correction!r}")
+    for key, spec in t.drift.items():
+        method = spec if isinstance(spec, str) else spec.get("method") if isinstance(spec, dict) else None
+        if method is not None and method not in METHODS:
+            _fail(name, f"thresholds.drift.{key}", f"names an unknown method {method!r}")
+        if key not in DEFAULT_METHODS and m.features is not None and key not in m.features:
+            _fail(name, f"thresholds.drift.{key}", "is neither a feature kind nor a feature of this monitor")
+    _number(name, "thresholds.regression_tolerance", t.regression_tolerance, 0, 1)
+    _number(name, "thresholds.improvement_margin", t.improvement_margin, 0, 1)
+    _number(name, "thresholds.max_missing_share", t.max_missing_share, 0, 1)
+    _number(name, "thresholds.min_labeled_rows", t.min_labeled_rows, 1, 10**9, integer=True)
+    for slo, bound in t.slo.items():
+        if slo not in SLO_DIRECTIONS:
+            _fail(name, f"thresholds.slo.{slo}", f"is not an SLO ({', '.join(SLO_DIRECTIONS)})")
+        if bound is not None:
+            _number(name, f"thresholds.slo.{slo}", bound, 0)
+    routes = m.alerts.get("routes", [])
+    if not isinstance(routes, list) or any(r not in ROUTES for r in routes):
+        _fail(name, "alerts.routes", f"must be a list of {', '.join(ROUTES)}, got {routes!r}")
+    _number(name, "retraining.cooldown_hours", m.retraining.get("cooldown_hours", 24), 0)
+
+
+def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
+    if not isinstance(data, dict) or not isinstance(data.get("monitors"), list) or not data["monitors"]:
+        raise MonitorConfigError("monitors file needs a non-empty 'monitors' list")
+    start = str(data.get("start_date", ""))
+    try:
+        date.fromisoformat(start)
+    except ValueError as error:
+        raise MonitorConfigError(f"start_date must be a date like 2026-01-01, got {start!r}") from error
+    monitors = []
+    for i, raw in enumerate(data["monitors"]):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not name or "|" in name or "," in name:
+            raise MonitorConfigError(f"monitor #{i + 1}: field 'name' must be a non-empty string without | or ,")
+        raw = dict(raw)
+        if isinstance(raw.get("thresholds"), dict) and isinstance(raw["thresholds"].get("slo"), dict):
+            raw["thresholds"] = {**raw["thresholds"], "slo": {**Thresholds().slo, **raw["thresholds"]["slo"]}}
+        for key, cls in (("reference", Source), ("traffic", Source), ("thresholds", Thresholds)):
+            if key in raw:
+                raw[key] = _build(cls, raw[key], name, key)
+        if "reference" not in raw:
+            _fail(name, "reference", "is required")
+        try:
+            monitor = _build(Monitor, raw, name, "")
+        except TypeError as error:
+            raise MonitorConfigError(f"monitor {name!r}: {error}") from error
+        _check(monitor)
+        monitors.append(monitor)
+    names = [m.name for m in monitors]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise MonitorConfigError(f"monitor {duplicate!r}: field 'name' is used twice")
+    retention = data.get("retention_days", 30)
+    _number("*", "retention_days", retention, 1, 100_000, integer=True)
+    return MonitorsConfig(start, tuple(monitors), int(retention), path)
+
+
+def load_monitors(path: Path | str) -> MonitorsConfig:
+    path = Path(path)
+    if not path.exists():
+        raise MonitorConfigError(f"monitors file {path} does not exist")
+    with path.open() as f:
+        data = yaml.safe_load(f)
+    return parse_monitors(data, str(path))

@@ -1,0 +1,61 @@
+"""Plots for the Dagster UI: PNGs embedded in Markdown as data URIs (rendered by Dagster 1.13).
+
+Everything is drawn from profiles, so a plot never needs the raw data again.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from monitoring_pipeline.core.methods import FeaturePair, decile_grid  # noqa: E402
+
+
+def _data_uri(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Bin labels and the reference and current share of each (reference deciles for numbers)."""
+    ref, cur = pair.counts
+    ref, cur = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
+    if pair.kind in ("numeric", "channel"):
+        grid = decile_grid(pair.numeric()[0])
+        edges = [f"{g:.3g}" for g in grid]
+        labels = [f"< {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">= {edges[-1]}"] \
+            if edges else ["all"]
+    elif pair.kind == "categorical":
+        known = [label for label, _ in pair.ref.counts]
+        new = [label for label, _ in pair.cur.counts if label not in set(known)]
+        labels = known + new + ["other"]
+    else:
+        labels = [f"token {i}" for i in range(len(ref))]
+    return labels[:len(ref)], ref, cur
+
+
+def drift_plot(pair: FeaturePair, title: str, limit: int = 20) -> str:
+    """A bar chart of reference vs current shares of one feature, as a PNG data URI."""
+    labels, ref, cur = feature_shares(pair)
+    order = np.argsort(-(ref + cur))[:limit] if pair.kind not in ("numeric", "channel") else np.arange(len(ref))
+    x = np.arange(len(order))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(x - 0.2, ref[order], width=0.4, label="reference", color="#4c72b0")
+    ax.bar(x + 0.2, cur[order], width=0.4, label="current", color="#dd8452")
+    ax.set_xticks(x, [labels[i] for i in order], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("share")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return _data_uri(fig)
+
+
+def markdown_image(uri: str, alt: str) -> str:
+    return f"![{alt}]({uri})"

@@ -1,0 +1,30 @@
+"""Where the embedded default keeps its files, and the environment variables that move them.
+
+The defaults live in the project's ``data/`` folder when the package runs from a
+checkout (an editable install), else in ``./data`` of the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
+MONITORS_ENV = "MONITORING_MONITORS"
+
+
+def data_dir() -> Path:
+    checkout = Path(__file__).resolve().parents[2] / "data"
+    return checkout if (checkout / "monitors.yaml").exists() else Path.cwd() / "data"
+
+
+def warehouse_path(configured: str | None = None) -> Path:
+    """Resource config, else $MONITORING_WAREHOUSE, else data/warehouse.duckdb."""
+    chosen = configured or os.environ.get(WAREHOUSE_ENV)
+    return Path(chosen) if chosen else data_dir() / "warehouse.duckdb"
+
+
+def monitors_path(configured: str | None = None) -> Path:
+    """An explicit path, else $MONITORING_MONITORS, else data/monitors.yaml."""
+    chosen = configured or os.environ.get(MONITORS_ENV)
+    return Path(chosen) if chosen else data_dir() / "monitors.yaml"

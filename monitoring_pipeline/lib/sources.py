@@ -1,0 +1,155 @@
+"""A monitor's data: its reference, its traffic windows, and the model inputs in them.
+
+Sources are the warehouse's inference log (traffic only), Parquet/CSV files that
+DuckDB reads in place, or a bundled real data set replayed through bundled models.
+Every window comes back in one shape (see :mod:`monitoring_pipeline.storage.traffic`).
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import cross_val_predict
+
+from monitoring_pipeline.core.categorical import category_label
+from monitoring_pipeline.demo.bundled import bundled
+from monitoring_pipeline.demo.models import make_estimator, model_inputs
+from monitoring_pipeline.demo.replay import replay_window
+from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.traffic import read_file_window, read_log_window
+
+from .monitors import Monitor
+
+
+@dataclass(frozen=True)
+class Window:
+    """One daily window of one monitored model."""
+
+    day: date
+    model: str
+    partition_key: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.day.year, self.day.month, self.day.day)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=1)
+
+
+def _read_files(pattern: str) -> pd.DataFrame:
+    if not glob.glob(pattern):
+        raise ValueError(f"no reference files match {pattern!r}")
+    reader = "read_parquet" if pattern.endswith(".parquet") else "read_csv_auto"
+    conn = duckdb.connect()
+    try:
+        return conn.execute(f"SELECT * FROM {reader}(?)", [pattern]).df()
+    finally:
+        conn.close()
+
+
+def reference_frame(monitor: Monitor) -> pd.DataFrame:
+    """The reference rows with the monitor's label column named ``label``."""
+    src = monitor.reference
+    if src.source == "bundled":
+        return bundled(src.dataset).reference
+    frame = _read_files(src.path)
+    if monitor.label_column not in frame.columns:
+        raise ValueError(f"monitor {monitor.name!r}: reference has no label column {monitor.label_column!r}")
+    return frame.rename(columns={monitor.label_column: "label"})
+
+
+def feature_names(monitor: Monitor, reference: pd.DataFrame) -> list[str]:
+    if monitor.input_column:
+        return [monitor.input_column]
+    if monitor.features is not None:
+        return list(monitor.features)
+    skip = {"label", monitor.prediction_column, "ts", "request_id", "model_version", "confidence",
+            "latency_ms", "error"}
+    return [c for c in reference.columns if c not in skip]
+
+
+def window_frame(monitor: Monitor, wh: Warehouse, window: Window) -> pd.DataFrame:
+    """The window's predictions, every model version, with labels known so far."""
+    src = monitor.traffic
+    if src.source == "bundled":
+        versions = [v for v in (monitor.champion, monitor.candidate) if v]
+        return replay_window(monitor.name, src.dataset, window.day, src.rows_per_day, versions)
+    if src.source == "file":
+        frame = read_file_window(src.path, window.start, window.end, ts_column=src.ts_column)
+        renames = {monitor.label_column: "label", monitor.prediction_column: "prediction"}
+        frame = frame.rename(columns={k: v for k, v in renames.items() if k in frame.columns})
+        for column in ("request_id", "model_version", "confidence", "latency_ms", "error", "label"):
+            if column not in frame.columns:
+                frame[column] = [f"{window.partition_key}-{i}" for i in range(len(frame))] \
+                    if column == "request_id" else None
+        return frame
+    return read_log_window(wh, monitor.name, window.start, window.end)
+
+
+def champion_version(monitor: Monitor, frame: pd.DataFrame) -> str | None:
+    """The serving version: the configured champion, else the most frequent in the window."""
+    if monitor.champion:
+        return monitor.champion
+    versions = frame["model_version"].dropna()
+    return str(versions.mode().iloc[0]) if len(versions) else None
+
+
+def version_rows(frame: pd.DataFrame, version: str | None) -> pd.DataFrame:
+    if version is None:
+        return frame
+    return frame[frame["model_version"].astype(str) == version].reset_index(drop=True)
+
+
+def model_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
+    """The data to profile: a feature frame, a list of texts, or an [N, C, H, W] array."""
+    if monitor.modality == "text":
+        return frame[monitor.input_column].astype(str).tolist()
+    if monitor.modality == "vision":
+        return np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]])
+    return frame[features]
+
+
+def labels_of(values) -> np.ndarray:
+    """Class labels as strings, so 1, 1.0 and "1" from different sources compare equal."""
+    return np.array([None if v is None or (isinstance(v, float) and v != v) else category_label(v)
+                     for v in values], dtype=object)
+
+
+def outputs_of(predictions, confidences=None, task: str = "classification") -> dict:
+    """The outputs-profile input for a window's predictions."""
+    if task == "regression":
+        return {"predictions": pd.to_numeric(pd.Series(predictions), errors="coerce").to_numpy(np.float64),
+                "task": "regression"}
+    out = {"predictions": labels_of(predictions)}
+    if confidences is not None and pd.notna(confidences).all():
+        out["confidences"] = np.asarray(confidences, dtype=np.float64)
+    return out
+
+
+def reference_outputs(monitor: Monitor, reference: pd.DataFrame) -> dict | None:
+    """The champion's outputs on the reference, out of fold for bundled models.
+
+    A bundled champion is refitted in 5 folds so that every reference row gets a
+    prediction from a model that did not train on it; a file reference must carry
+    its own prediction column. None when neither is available.
+    """
+    if monitor.reference.source == "bundled" and monitor.champion:
+        dataset = bundled(monitor.reference.dataset)
+        estimator = make_estimator(dataset.modality, monitor.champion)
+        proba = cross_val_predict(estimator, model_inputs(dataset, reference), reference["label"].to_numpy(),
+                                  cv=5, method="predict_proba")
+        classes = np.unique(reference["label"].to_numpy())
+        return {"predictions": labels_of(classes[proba.argmax(axis=1)]), "confidences": proba.max(axis=1),
+                "labels": reference["label"].to_numpy()}
+    if monitor.prediction_column in reference.columns:
+        conf = reference["confidence"] if "confidence" in reference.columns else None
+        return {**outputs_of(reference[monitor.prediction_column], conf, monitor.task),
+                "labels": reference["label"].to_numpy()}
+    return None
