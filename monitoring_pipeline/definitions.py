@@ -1,15 +1,37 @@
-"""The one Definitions object of the code location."""
+"""The one Definitions object of the code location, built from data/monitors.yaml."""
+
+import warnings
 
 import dagster as dg
 
-from monitoring_pipeline.defs.bundled_assets import (
-    current_profile,
-    data_drift_report,
-    monitoring_job,
-    reference_profile,
-)
+from monitoring_pipeline.defs.checks import build_checks
+from monitoring_pipeline.defs.operations import build_jobs, build_schedules
+from monitoring_pipeline.defs.performance_assets import build_performance_assets
+from monitoring_pipeline.defs.reference_assets import build_reference_assets
+from monitoring_pipeline.defs.resources import WarehouseResource
+from monitoring_pipeline.defs.summary_assets import build_summary_assets
+from monitoring_pipeline.defs.tier5 import tier5_monitoring_job, tier5_report, tier5_report_status_is_not_fail
+from monitoring_pipeline.defs.window_assets import build_window_assets
+from monitoring_pipeline.lib.monitors import MonitorsConfig, load_monitors
+from monitoring_pipeline.lib.settings import monitors_path
 
-defs = dg.Definitions(
-    assets=[reference_profile, current_profile, data_drift_report],
-    jobs=[monitoring_job],
-)
+
+# Partitioned asset checks and the multi-to-single-dimension mapping are marked beta /
+# preview; the pinned Dagster version is what the tests exercise.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | None = None) -> dg.Definitions:
+    jobs = build_jobs(config)
+    return dg.Definitions(
+        assets=[*build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
+                *build_summary_assets(config), tier5_report],
+        asset_checks=[*build_checks(config), tier5_report_status_is_not_fail],
+        jobs=[*jobs.values(), tier5_monitoring_job],
+        schedules=build_schedules(config, jobs),
+        resources={"warehouse": warehouse or WarehouseResource()},
+    )
+
+
+defs = build_definitions(load_monitors(monitors_path()))

@@ -1,4 +1,4 @@
-"""The README's main command, through the real dagster CLI."""
+"""End-to-end: the real dagster CLI against a temporary DAGSTER_HOME and warehouse."""
 
 import os
 import subprocess
@@ -6,35 +6,115 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from monitoring_pipeline.storage import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
+MODEL = "breast_cancer_classifier"
+RESULT_TABLES = ["artifacts", "ml_drift_history", "ml_performance_metrics", "ml_monitoring_alerts",
+                 "model_comparisons"]
+
+pytestmark = pytest.mark.integration
 
 
-def run(args, tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    return subprocess.run([DAGSTER, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+def env_for(tmp_path):
+    return {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb")}
 
 
-@pytest.mark.integration
-def test_monitoring_job_runs_from_the_cli(tmp_path):
-    out = run(["job", "execute", "-m", "monitoring_pipeline", "-j", "monitoring_job"], tmp_path)
+def dagster(tmp_path, *args, background=False):
+    command = [DAGSTER, "job", "execute", *args]
+    if background:
+        return subprocess.Popen(command, cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True,
+                          timeout=900)
+
+
+def window(day: str) -> list[str]:
+    return ["--tags", '{"dagster/partition": "%s|%s"}' % (day, MODEL)]
+
+
+def counts(tmp_path) -> dict:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    return {t: int(wh.read(f"SELECT count(*) AS n FROM {t}")["n"][0]) for t in RESULT_TABLES}
+
+
+def test_monitoring_job_runs_and_reruns_a_window(tmp_path):
+    out = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window("2026-01-05"))
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "RUN_SUCCESS" in out.stderr + out.stdout
-    assert "breast_cancer: ok - no drift in 30 features" in out.stderr + out.stdout
+    assert "RUN_SUCCESS" in out.stderr and "OK - " in out.stderr
+    first = counts(tmp_path)
+    assert first["ml_drift_history"] == 63 and first["artifacts"] == 5
+    runs = Warehouse(tmp_path / "w.duckdb").read("SELECT run_name, dagster_run_id FROM runs")
+    assert runs["run_name"].tolist() == ["monitoring_job"] and runs["dagster_run_id"][0]
+    again = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window("2026-01-05"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert counts(tmp_path) == first
 
 
-@pytest.mark.integration
-def test_monitoring_job_takes_a_run_config(tmp_path):
-    config = ROOT / "configs" / "bundled_drift.yaml"
-    out = run(["job", "execute", "-m", "monitoring_pipeline.definitions", "-j", "monitoring_job",
-               "-c", str(config)], tmp_path)
+def test_two_runs_at_once_on_one_warehouse_keep_every_row(tmp_path):
+    # Dagster's own SQLite storage is created by the first process to open a fresh
+    # DAGSTER_HOME; two doing it at once race ("table snapshots already exists"). A real
+    # home exists before its runs, so the test creates it first. The race under test
+    # is the two runs' writes to one warehouse.
+    init = subprocess.run([DAGSTER, "instance", "migrate"], cwd=tmp_path, env=env_for(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert init.returncode == 0, init.stderr[-2000:]
+    procs = [dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window(day), background=True)
+             for day in ("2026-01-06", "2026-01-07")]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    wh = Warehouse(tmp_path / "w.duckdb")
+    per_day = wh.read("""SELECT current_period, count(*) AS n FROM ml_drift_history
+                         WHERE drift_type = 'data' GROUP BY ALL ORDER BY 1""")
+    assert per_day.values.tolist() == [["2026-01-06", 30], ["2026-01-07", 30]]
+    names = wh.read("SELECT name, count(*) AS n FROM artifacts GROUP BY ALL ORDER BY 1").values.tolist()
+    assert names == [["current_inputs", 2], ["current_outputs", 2], ["monitoring_summary", 2],
+                     ["reference_inputs", 1], ["reference_outputs", 1]]
+
+
+def test_a_multiprocess_run_succeeds(tmp_path):
+    out = dagster(tmp_path, "-f", str(ROOT / "monitoring_pipeline_tests" / "multiprocess_definitions.py"),
+                  "-a", "defs", "-j", "monitoring_job_multiprocess", *window("2026-01-08"))
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "Launching subprocess" in out.stderr
+    assert counts(tmp_path)["ml_drift_history"] == 63
 
 
-@pytest.mark.integration
-def test_a_bad_run_config_fails_the_command(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("ops:\n  data_drift_report:\n    config:\n      alpha: 'high'\n")
-    out = run(["job", "execute", "-m", "monitoring_pipeline", "-j", "monitoring_job", "-c", str(bad)], tmp_path)
-    assert out.returncode != 0
+def tier5_config(tmp_path, name, **overrides):
+    config = yaml.safe_load((ROOT / "configs" / "example_tiers_monitoring.yaml").read_text())
+    config["ops"]["tier5_report"]["config"].update(overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_tier5_gate_exit_status(tmp_path):
+    example = str(ROOT / "configs" / "example_tiers_monitoring.yaml")
+    good = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c", example)
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert "Model accuracy 0.9" in good.stdout
+    better = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
+                     tier5_config(tmp_path, "same", baseline_run_id=1))
+    assert better.returncode == 0, better.stderr[-3000:]
+    assert "Candidate left accuracy unchanged (+0.0%)" in better.stdout
+    weak = tier5_config(tmp_path, "weak", baseline_run_id=1,
+                        candidate={"kind": "builtin", "name": "logistic_regression", "train_rows": 40})
+    bad = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c", weak)
+    assert bad.returncode != 0
+    assert "Candidate regressed accuracy by" in bad.stdout
+    assert "tier5_report_status_is_not_fail" in bad.stderr
+    wh = Warehouse(tmp_path / "w.duckdb")
+    assert wh.read("SELECT run_id FROM runs ORDER BY run_id")["run_id"].tolist() == [1, 2, 3]
+    verdicts = wh.read("SELECT run_id, any_value(verdict) AS v FROM model_comparisons GROUP BY 1 ORDER BY 1")
+    assert verdicts.values.tolist() == [[2, "unchanged"], [3, "regressed"]]
+    assert int(wh.read("SELECT count(*) AS n FROM ml_performance_metrics WHERE run_id = 3")["n"][0]) > 5
+
+
+def test_tier5_works_for_text(tmp_path):
+    config = tier5_config(tmp_path, "text", task_name="trump_tweets", modality="text")
+    out = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c", config)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Model accuracy" in out.stdout

@@ -1,6 +1,14 @@
 """Metadata a person reads in the Dagster UI, built from core's results."""
 
-from __future__ import annotations
+import dagster as dg
+
+from monitoring_pipeline.core.drift import ranked_drifted
+from monitoring_pipeline.core.methods import FeaturePair
+from monitoring_pipeline.lib.plots import drift_plot, markdown_image
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def drift_table(report: dict, limit: int = 10) -> str:
@@ -9,10 +17,47 @@ def drift_table(report: dict, limit: int = 10) -> str:
     lines = ["| feature | method | effect | threshold | p (adjusted) | JS | severity |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        effect = "n/a" if r["effect_size"] is None else f"{r['effect_size']:.3f}"
-        p = "n/a" if r["p_value_adjusted"] is None else f"{r['p_value_adjusted']:.2g}"
-        js = "n/a" if r["js"] is None else f"{r['js']:.3f}"
-        lines.append(f"| {r['name']} | {r['method']} | {effect} | {r['threshold']:.3f} | {p} | {js} | "
-                     f"{r['severity']} |")
+        lines.append(f"| {r['name']} | {r['method']} | {_fmt(r['effect_size'], '.3f')} | {r['threshold']:.3f} | "
+                     f"{_fmt(r['p_value_adjusted'], '.2g')} | {_fmt(r['js'], '.3f')} | {r['severity']} |")
     return "\n".join(lines)
 
+
+def most_drifted_plot(report: dict, ref_profile, cur_profile) -> str | None:
+    """Markdown with a PNG of the most drifted feature (or the top-scoring one), reference vs current."""
+    rows = ranked_drifted(report["features"]) or sorted(
+        (r for r in report["features"] if r["js"] is not None), key=lambda r: -r["js"])
+    if not rows:
+        return None
+    name = rows[0]["name"]
+    pair = FeaturePair(name, rows[0]["kind"], ref_profile.features[name], cur_profile.features[name])
+    title = f"{name}: {rows[0]['method']} {rows[0]['effect_size']:.3f} ({rows[0]['severity']})"
+    return markdown_image(drift_plot(pair, title), f"{name} reference vs current")
+
+
+def drift_metadata(report: dict, ref_profile, cur_profile) -> dict:
+    metadata = {
+        "summary": dg.MetadataValue.text(report["summary"]),
+        "status": dg.MetadataValue.text(report["status"]),
+        "n_features": dg.MetadataValue.int(report["n_features"]),
+        "n_drifted": dg.MetadataValue.int(report["n_drifted"]),
+        "max_drift": dg.MetadataValue.float(float(report["max_drift"])),
+        "most_drifted": dg.MetadataValue.md(drift_table(report)),
+    }
+    plot = most_drifted_plot(report, ref_profile, cur_profile)
+    if plot:
+        metadata["plot"] = dg.MetadataValue.md(plot)
+    return metadata
+
+
+def skipped_report(reason: str) -> dict:
+    """A drift report for a comparison that could not run (it is "ok" and says why)."""
+    return {"status": "ok", "skipped": reason, "summary": f"skipped: {reason}", "features": [],
+            "drift_scores": {}, "max_drift": 0.0, "n_features": 0, "n_drifted": 0, "drift_share": 0.0,
+            "schema": [], "quality": []}
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)

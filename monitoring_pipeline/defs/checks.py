@@ -1,0 +1,115 @@
+"""Asset checks: the pass/fail gates of a window.
+
+Blocking ERROR checks (data quality, drift alert, regression) stop the window's
+downstream assets and make ``dagster job execute`` exit non-zero; since the alerts
+asset then does not run, each of them stores its own alert first. SLO checks report
+without blocking, so the window's summary and alerts still record the breach.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from monitoring_pipeline.core.alert_rules import comparison_alerts, drift_alerts, quality_alerts
+from monitoring_pipeline.core.service import service_metrics, slo_breaches
+from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.sources import champion_version, version_rows
+from monitoring_pipeline.storage.results import upsert_alerts
+
+from .metadata import markdown_table
+from .partitions import window_of, window_partitions
+from .quality import window_quality
+from .resources import WarehouseResource
+from .window_assets import Step
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def _store_alerts(step: Step, alerts: list, check_name: str) -> None:
+    upsert_alerts(step.wh, alerts, asset_key=check_name, **step.keys)
+
+
+def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
+    parts = window_partitions(config)
+
+    @dg.asset_check(asset="traffic_window", blocking=True, partitions_def=parts)
+    def traffic_window_data_quality(context, warehouse: WarehouseResource,
+                                    traffic_window: pd.DataFrame) -> dg.AssetCheckResult:
+        """The window has rows, the reference's columns, few missing values and no impossible ones."""
+        step = Step(config, context, warehouse)
+        quality = window_quality(step, step.served(traffic_window))
+        where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
+                     model_version=step.monitor.champion)
+        _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality")
+        rows = [{"type": f["type"], "feature": f["feature"], "failed": f["failed"], "message": f["message"]}
+                for f in quality.findings]
+        return dg.AssetCheckResult(passed=quality.passed, severity=ERROR, metadata={
+            "rows": quality.n_rows, "failures": len(quality.failures),
+            "findings": dg.MetadataValue.md(markdown_table(rows, ["type", "feature", "failed", "message"])
+                                            if rows else "none")})
+
+    def slo_check(name: str, slo: str, severity, description: str):
+        @dg.asset_check(name=name, asset="traffic_window", partitions_def=parts, description=description)
+        def check(context, traffic_window: pd.DataFrame) -> dg.AssetCheckResult:
+            monitor = config.monitor(window_of(context).model)
+            served = version_rows(traffic_window, champion_version(monitor, traffic_window))
+            measured = service_metrics(served["latency_ms"], served["error"])
+            bound = monitor.thresholds.slo.get(slo)
+            breaches = slo_breaches(measured, {slo: bound}) if bound is not None else []
+            return dg.AssetCheckResult(passed=not breaches, severity=severity, metadata={
+                "measured": measured[slo], "slo": bound,
+                "message": breaches[0]["message"] if breaches else "within its SLO"})
+
+        return check
+
+    @dg.asset_check(asset="data_drift_report", blocking=True, partitions_def=parts)
+    def data_drift_report_has_no_alert(context, warehouse: WarehouseResource,
+                                       data_drift_report: dict) -> dg.AssetCheckResult:
+        """ERROR when the window's input drift is at alert severity, WARN when at warn."""
+        status = data_drift_report["status"]
+        if status == "alert":
+            step = Step(config, context, warehouse)
+            _store_alerts(step, drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
+                                             window=step.window.day.isoformat(),
+                                             model_version=step.monitor.champion),
+                          "data_drift_report_has_no_alert")
+        return dg.AssetCheckResult(passed=status == "ok", severity=ERROR if status == "alert" else WARN,
+                                   metadata={"status": status, "summary": data_drift_report["summary"],
+                                             "n_drifted": data_drift_report["n_drifted"]})
+
+    @dg.asset_check(asset="baseline_comparison", blocking=True, partitions_def=parts)
+    def baseline_comparison_has_no_regression(context, warehouse: WarehouseResource,
+                                              baseline_comparison: dict) -> dg.AssetCheckResult:
+        """ERROR when the candidate significantly regressed against the champion on the same
+        requests; WARN when it regressed by more than the tolerance but within noise."""
+        verdict = baseline_comparison["status"]
+        confirmed = verdict == "regressed" and baseline_comparison.get("confirmed", True)
+        if confirmed:
+            step = Step(config, context, warehouse)
+            _store_alerts(step, comparison_alerts(baseline_comparison, model_name=step.monitor.name,
+                                                  window=step.window.day.isoformat(),
+                                                  model_version=step.monitor.champion),
+                          "baseline_comparison_has_no_regression")
+        return dg.AssetCheckResult(passed=verdict != "regressed", severity=ERROR if confirmed else WARN, metadata={
+            "verdict": verdict, "confirmed": bool(confirmed),
+            "regressed": ", ".join(baseline_comparison.get("regressed", [])) or "none",
+            "reason": baseline_comparison.get("reason", "")})
+
+    @dg.asset_check(asset="eval_metrics", partitions_def=parts)
+    def eval_metrics_accuracy_slo(context, eval_metrics: dict) -> dg.AssetCheckResult:
+        """Accuracy at or above its SLO (WARN while it is only estimated, ERROR once measured)."""
+        monitor = config.monitor(window_of(context).model)
+        bound = monitor.thresholds.slo.get("accuracy")
+        accuracy = eval_metrics["metrics"].get("accuracy")
+        breaches = slo_breaches({"accuracy": accuracy}, {"accuracy": bound}) if bound is not None else []
+        return dg.AssetCheckResult(passed=not breaches, severity=WARN if eval_metrics["estimated"] else ERROR,
+                                   metadata={"accuracy": accuracy, "slo": bound,
+                                             "estimated": eval_metrics["estimated"]})
+
+    return [
+        traffic_window_data_quality,
+        slo_check("traffic_window_latency_slo", "latency_p95_ms", WARN, "Latency p95 within its SLO."),
+        slo_check("traffic_window_error_rate_slo", "error_rate", ERROR, "Error rate within its SLO."),
+        data_drift_report_has_no_alert,
+        baseline_comparison_has_no_regression,
+        eval_metrics_accuracy_slo,
+    ]

@@ -1,0 +1,78 @@
+"""Jobs and schedules: the whole window, drift every 6 hours, the daily run, weekly retention."""
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.storage.traffic import delete_raw_logs
+
+from .partitions import window_key
+from .resources import WarehouseResource
+from .window_assets import GROUP
+
+DRIFT_ASSETS = ("traffic_window", "current_profile", "data_drift_report", "prediction_drift_report")
+
+
+def build_jobs(config: MonitorsConfig) -> dict:
+    class RetentionConfig(dg.Config):
+        keep_days: int = config.retention_days
+
+    @dg.op
+    def delete_old_raw_logs(context: dg.OpExecutionContext, config: RetentionConfig,
+                            warehouse: WarehouseResource) -> dict:
+        """Delete inference_log rows (and their labels) older than keep_days; history tables stay."""
+        if config.keep_days < 1:
+            raise ValueError("keep_days must be at least 1")
+        cutoff = datetime.now() - timedelta(days=config.keep_days)
+        deleted = delete_raw_logs(warehouse.get(), cutoff)
+        context.log.info(f"retention: kept {config.keep_days} days, deleted {deleted}")
+        return deleted
+
+    @dg.job(executor_def=dg.in_process_executor, description="Delete raw traffic older than the retention.")
+    def retention_job():
+        delete_old_raw_logs()
+
+    return {
+        "monitoring_job": dg.define_asset_job(
+            "monitoring_job", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
+            description="The whole monitoring of one window: traffic, drift, metrics, comparison, summary, alerts."),
+        "data_drift_job": dg.define_asset_job(
+            "data_drift_job", selection=dg.AssetSelection.assets(*DRIFT_ASSETS), executor_def=dg.in_process_executor, description="Input and prediction drift of one window."),
+        "reference_job": dg.define_asset_job(
+            "reference_job", selection=dg.AssetSelection.assets("reference_profile"),
+            executor_def=dg.in_process_executor,
+            description="Rebuild a model's reference profiles."),
+        "retention_job": retention_job,
+    }
+
+
+def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefinition]:
+    start = datetime.fromisoformat(config.start_date).date()
+    running = dg.DefaultScheduleStatus.RUNNING
+
+    def requests(day, run_key_suffix: str):
+        if day < start:
+            return dg.SkipReason(f"{day} is before the monitors' start_date {start}")
+        return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model))
+                for model in config.names]
+
+    @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["data_drift_job"], default_status=running)
+    def data_drift_every_6_hours(context: dg.ScheduleEvaluationContext):
+        """Input and output drift of today's window so far, every 6 hours (seed Phase 14, 14.5)."""
+        now = context.scheduled_execution_time
+        return requests(now.date(), f"{now:%H}h")
+
+    @dg.schedule(cron_schedule="30 0 * * *", job=jobs["monitoring_job"], default_status=running)
+    def daily_monitoring(context: dg.ScheduleEvaluationContext):
+        """Yesterday's complete window: concept drift, metrics, comparison, summary and alerts."""
+        return requests((context.scheduled_execution_time - timedelta(days=1)).date(), "daily")
+
+    @dg.schedule(cron_schedule="0 3 * * 0", job=jobs["retention_job"], default_status=running)
+    def weekly_retention(context: dg.ScheduleEvaluationContext):
+        """Weekly clean-up of raw traffic older than the retention; history tables are kept."""
+        day = context.scheduled_execution_time.date()
+        return dg.RunRequest(run_key=f"retention|{day}", run_config={
+            "ops": {"delete_old_raw_logs": {"config": {"keep_days": config.retention_days}}}})
+
+    return [data_drift_every_6_hours, daily_monitoring, weekly_retention]

@@ -1,0 +1,142 @@
+"""Assets of a window's performance: metrics (measured or estimated), candidate vs champion,
+and concept drift."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from monitoring_pipeline.core import compare_models, concept_drift, evaluate_predictions
+from monitoring_pipeline.core.estimation import estimate_accuracy
+from monitoring_pipeline.core.status import summarize
+from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.references import typed_features
+from monitoring_pipeline.lib.sources import champion_version, labels_of, reference_frame, version_rows
+from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift, replace_metrics
+
+from .metadata import markdown_table
+from .partitions import reference_mapping, window_partitions
+from .resources import WarehouseResource
+from .window_assets import GROUP, Step
+
+
+def _positive_scores(labels: np.ndarray, predictions: np.ndarray, confidences) -> np.ndarray | None:
+    """Positive-class probabilities of a binary task, rebuilt from top-class confidences."""
+    classes = sorted(set(labels) | set(predictions))
+    conf = pd.to_numeric(pd.Series(confidences), errors="coerce").to_numpy(np.float64)
+    if len(classes) != 2 or not np.all(np.isfinite(conf)):
+        return None
+    positive = "1" if set(classes) == {"0", "1"} else classes[-1]
+    return np.where(predictions == positive, conf, 1 - conf)
+
+
+def window_metrics(monitor, served: pd.DataFrame) -> tuple[dict, bool]:
+    """Measured metrics when enough labels arrived, else accuracy estimated from confidences."""
+    labeled = served[served["label"].notna()]
+    if len(labeled) >= monitor.thresholds.min_labeled_rows:
+        if monitor.task == "regression":
+            return evaluate_predictions(labeled["label"].astype(float), labeled["prediction"].astype(float),
+                                        task="regression"), False
+        y, pred = labels_of(labeled["label"]), labels_of(labeled["prediction"])
+        return evaluate_predictions(y, pred, y_score=_positive_scores(y, pred, labeled["confidence"])), False
+    if monitor.task == "classification" and served["confidence"].notna().any():
+        return estimate_accuracy(served["confidence"].dropna()), True
+    return {}, False
+
+
+def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
+    parts = window_partitions(config)
+    reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
+
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    def eval_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     traffic_window: pd.DataFrame) -> dg.Output[dict]:
+        """The champion's metrics on the window's labeled rows, or estimated ones without labels."""
+        step = Step(config, context, warehouse)
+        served = step.served(traffic_window)
+        metrics, estimated = window_metrics(step.monitor, served)
+        replace_metrics(step.wh, metrics, model_name=step.monitor.name, model_version=step.monitor.champion,
+                        data_split="production", window_start=step.window.start, window_end=step.window.end,
+                        estimated=estimated, asset_key="eval_metrics", **step.keys)
+        reference = step.reference().metrics
+        result = {"metrics": metrics, "estimated": estimated, "n_labeled": int(served["label"].notna().sum()),
+                  "reference": reference}
+        headline = {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc", "rmse") if metrics.get(k) is not None}
+        return dg.Output(result, metadata={
+            "summary": summarize(eval_metrics=metrics) + (" (estimated from confidences)" if estimated else ""),
+            "estimated": estimated, "n_labeled": result["n_labeled"],
+            **{k: float(v) for k, v in headline.items()},
+            **({"reference_accuracy": float(reference["accuracy"])} if "accuracy" in reference else {}),
+        })
+
+    @dg.asset(partitions_def=parts, group_name=GROUP)
+    def baseline_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                            traffic_window: pd.DataFrame) -> dg.Output[dict]:
+        """The candidate against the champion on the same labeled requests, with a verdict."""
+        step = Step(config, context, warehouse)
+        monitor = step.monitor
+        champion = champion_version(monitor, traffic_window)
+        others = sorted(set(traffic_window["model_version"].dropna().astype(str)) - {champion})
+        candidate = monitor.candidate if monitor.candidate in others else (others[0] if others else None)
+        if candidate is None:
+            return dg.Output({"status": "skipped", "reason": "no candidate traffic in this window"},
+                             metadata={"summary": "skipped: no candidate traffic in this window"})
+        base, cand = version_rows(traffic_window, champion), version_rows(traffic_window, candidate)
+        both = base.merge(cand, on="request_id", suffixes=("_base", "_cand"))
+        both = both[both["label_base"].notna()]
+        if len(both) < monitor.thresholds.min_labeled_rows:
+            reason = f"{len(both)} labeled requests seen by both versions; need {monitor.thresholds.min_labeled_rows}"
+            return dg.Output({"status": "skipped", "reason": reason}, metadata={"summary": f"skipped: {reason}"})
+        y = labels_of(both["label_base"])
+        sides = []
+        for suffix in ("_base", "_cand"):
+            pred = labels_of(both["prediction" + suffix])
+            sides.append({"y_true": y, "y_pred": pred, "y_score": _positive_scores(y, pred, both["confidence" + suffix])})
+        t = monitor.thresholds
+        comparison = compare_models(*sides, regression_tolerance=t.regression_tolerance,
+                                    improvement_margin=t.improvement_margin)
+        replace_comparison(step.wh, comparison, model_name=monitor.name, baseline_version=champion,
+                           candidate_version=candidate, asset_key="baseline_comparison", **step.keys)
+        comparison.update(baseline_version=champion, candidate_version=candidate, n=len(both))
+        rows = [{"metric": n, "champion": f"{m['baseline']:.3f}", "candidate": f"{m['candidate']:.3f}",
+                 "delta": f"{m['delta']:+.3f}", "status": m["status"],
+                 "95% CI": "n/a" if m["ci_low"] is None else f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]"}
+                for n, m in comparison["metrics"].items()]
+        return dg.Output(comparison, metadata={
+            "summary": summarize(comparison=comparison), "verdict": comparison["status"],
+            "metrics": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))), "n": len(both)})
+
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    def concept_drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                             traffic_window: pd.DataFrame) -> dg.Output[dict]:
+        """Whether the feature-label relation moved: reference vs the window's labeled rows."""
+        step = Step(config, context, warehouse)
+        monitor = step.monitor
+        labeled = step.served(traffic_window)
+        labeled = labeled[labeled["label"].notna()]
+        need = max(monitor.thresholds.min_labeled_rows, 20)
+        if monitor.modality != "tabular" or len(labeled) < need:
+            reason = ("concept drift needs tabular features" if monitor.modality != "tabular"
+                      else f"{len(labeled)} labeled rows; need {need}")
+            return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
+                             metadata={"summary": f"skipped: {reason}"})
+        reference = reference_frame(monitor)
+        features = list(step.reference().inputs.features)
+        target = labels_of if monitor.task == "classification" else (lambda s: s.astype(float).to_numpy())
+        result = concept_drift(typed_features(monitor, reference, features), target(reference["label"]),
+                               typed_features(monitor, labeled, features), target(labeled["label"]),
+                               task=monitor.task)
+        replace_concept_drift(step.wh, result, model_name=monitor.name, model_version=monitor.champion,
+                              baseline_period=f"reference@{monitor.champion}",
+                              current_period=step.window.day.isoformat(), asset_key="concept_drift_report",
+                              **step.keys)
+        top = [{"feature": r["feature"], "reference": f"{r['reference']:.3f}", "current": f"{r['current']:.3f}",
+                "change": f"{r['change']:+.3f}"} for r in result.importances[:8]]
+        return dg.Output(result.to_dict(), metadata={
+            "summary": "; ".join(result.reasons) or "no concept drift",
+            "severity": result.severity,
+            "importance_correlation": result.importance_correlation,
+            "performance_change": result.performance_change,
+            "importances": dg.MetadataValue.md(markdown_table(top, ["feature", "reference", "current", "change"])),
+        })
+
+    return [eval_metrics, baseline_comparison, concept_drift_report]

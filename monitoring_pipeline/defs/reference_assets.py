@@ -1,0 +1,35 @@
+"""The reference of each monitored model: profiles of its training data and of the
+champion's outputs on it, with the champion's reference metrics."""
+
+import dagster as dg
+
+from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.references import build_reference, store_reference
+from monitoring_pipeline.storage.runs import run_for_dagster
+
+from .partitions import model_partitions
+from .resources import WarehouseResource
+
+
+def build_reference_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
+    @dg.asset(partitions_def=model_partitions(config), group_name="reference")
+    def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Profiles of the reference inputs and the champion's reference outputs, stored once per version.
+
+        Windows read the stored profiles; the first window of a version builds them if this
+        asset has not run yet. Materializing it rebuilds them (e.g. after the data changed).
+        """
+        monitor = config.monitor(context.partition_key)
+        wh = warehouse.get()
+        run_id = run_for_dagster(wh, context.run_id, context.job_name or "materialize", monitor.name,
+                                 monitor.champion)
+        ref = build_reference(monitor)
+        store_reference(wh, monitor, ref, run_id)
+        return dg.MaterializeResult(metadata={
+            "rows": ref.inputs.n_rows, "features": len(ref.inputs.features),
+            "model_version": str(ref.version), "outputs": ref.outputs is not None,
+            **{f"reference_{k}": float(v) for k, v in ref.metrics.items()
+               if k in ("accuracy", "f1_macro", "roc_auc") and v is not None},
+        })
+
+    return [reference_profile]

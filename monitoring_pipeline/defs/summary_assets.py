@@ -1,0 +1,96 @@
+"""The window's verdict (monitoring_summary) and the alerts it raises (monitoring_alerts)."""
+
+import dagster as dg
+import pandas as pd
+
+from monitoring_pipeline.core.alert_rules import (
+    comparison_alerts,
+    concept_alerts,
+    drift_alerts,
+    quality_alerts,
+    slo_alerts,
+)
+from monitoring_pipeline.core.service import service_metrics, slo_breaches
+from monitoring_pipeline.core.status import monitoring_status, summarize
+from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.storage.results import upsert_alerts
+from monitoring_pipeline.storage.runs import save_artifact
+
+from .metadata import markdown_table
+from .partitions import window_partitions
+from .quality import window_quality
+from .resources import WarehouseResource
+from .window_assets import GROUP, Step
+
+
+def window_breaches(monitor, served: pd.DataFrame, eval_metrics: dict) -> list[dict]:
+    """SLO breaches of the window: latency and errors always, accuracy once measured or estimated."""
+    measured = service_metrics(served["latency_ms"], served["error"])
+    measured["accuracy"] = eval_metrics["metrics"].get("accuracy")
+    breaches = slo_breaches(measured, monitor.thresholds.slo)
+    for b in breaches:
+        if b["slo"] == "accuracy" and eval_metrics["estimated"]:
+            b["message"] += " (estimated from confidences, labels pending)"
+    return breaches
+
+
+def _comparison(baseline_comparison: dict) -> dict | None:
+    return None if baseline_comparison.get("status") == "skipped" else baseline_comparison
+
+
+def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
+    parts = window_partitions(config)
+    inputs = ("traffic_window", "data_drift_report", "prediction_drift_report", "concept_drift_report",
+              "eval_metrics", "baseline_comparison")
+
+    @dg.asset(partitions_def=parts, group_name=GROUP, ins={name: dg.AssetIn(name) for name in inputs})
+    def monitoring_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
+                           prediction_drift_report, concept_drift_report, eval_metrics,
+                           baseline_comparison) -> dg.Output[dict]:
+        """The window's status (ok / warn / fail), the reasons, and the one-line summary."""
+        step = Step(config, context, warehouse)
+        warnings = [b["message"] for b in window_breaches(step.monitor, step.served(traffic_window), eval_metrics)]
+        if prediction_drift_report["status"] == "alert":
+            warnings.append(f"prediction drift alert: {prediction_drift_report['summary']}")
+        if concept_drift_report.get("drifted"):
+            warnings.append("concept drift: " + "; ".join(concept_drift_report["reasons"]))
+        comparison = _comparison(baseline_comparison)
+        status, reasons = monitoring_status(comparison, data_drift_report, warnings)
+        sentence = summarize(eval_metrics=eval_metrics["metrics"] or None, comparison=comparison,
+                             drift=data_drift_report)
+        summary = {"status": status, "reasons": reasons, "summary": sentence, "window": step.window.partition_key,
+                   "model_name": step.monitor.name, "model_version": step.monitor.champion}
+        save_artifact(step.wh, "report", "monitoring_summary", payload=summary, model_name=step.monitor.name,
+                      model_version=step.monitor.champion, asset_key="monitoring_summary", **step.keys)
+        context.log.info(f"{step.window.partition_key}: {status.upper()} - {sentence}")
+        return dg.Output(summary, metadata={
+            "status": status, "summary": sentence,
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")})
+
+    @dg.asset(partitions_def=parts, group_name=GROUP,
+              ins={name: dg.AssetIn(name) for name in (*inputs, "monitoring_summary")})
+    def monitoring_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
+                          prediction_drift_report, concept_drift_report, eval_metrics, baseline_comparison,
+                          monitoring_summary) -> dg.Output[list]:
+        """The alerts the window raises, stored with their severity and recommended action."""
+        step = Step(config, context, warehouse)
+        where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
+                     model_version=step.monitor.champion)
+        served = step.served(traffic_window)
+        alerts = [*drift_alerts(data_drift_report, "data", **where),
+                  *drift_alerts(prediction_drift_report, "prediction", **where),
+                  *concept_alerts(concept_drift_report, **where),
+                  *slo_alerts(window_breaches(step.monitor, served, eval_metrics), **where),
+                  *comparison_alerts(baseline_comparison, **where),
+                  *quality_alerts(window_quality(step, served), **where)]
+        upsert_alerts(step.wh, alerts, asset_key="monitoring_alerts", **step.keys)
+        for a in alerts:  # the log route; Slack and e-mail routes come with alert routing
+            log = context.log.warning if a.severity != "info" else context.log.info
+            log(f"[{a.severity}] {a.alert_type} {a.model_name} {a.window}: {a.message} -> {a.recommended_action}")
+        rows = [{"severity": a.severity, "type": a.alert_type, "message": a.message[:120]} for a in alerts]
+        by_severity = {s: sum(a.severity == s for a in alerts) for s in ("critical", "warning", "info")}
+        return dg.Output([a.to_dict() for a in alerts], metadata={
+            "alerts": len(alerts), **by_severity,
+            "table": dg.MetadataValue.md(markdown_table(rows, ["severity", "type", "message"]) if rows else "none")})
+
+    return [monitoring_summary, monitoring_alerts]

@@ -1,0 +1,71 @@
+"""The Tier 5 gate (seed T082) as a job CI runs: ``dagster job execute -j tier5_monitoring_job -c ...``.
+
+Its exit status is the deployment gate: the blocking check fails the run on "fail".
+"""
+
+import dagster as dg
+
+from monitoring_pipeline.lib.tier5 import run_tier5
+
+from .resources import WarehouseResource
+
+
+class EvalOptions(dg.Config):
+    batch_size: int = 32
+
+
+class CandidateOptions(dg.Config):
+    """builtin: a bundled scikit-learn model (``name``, optionally trained on ``train_rows``);
+    predictions: a CSV/Parquet file at ``path`` with a prediction per eval example."""
+
+    kind: str = "builtin"
+    name: str | None = "logistic_regression"
+    path: str | None = None
+    train_rows: int | None = None
+    version: str | None = None
+
+
+class Tier5Config(dg.Config):
+    task_name: str
+    modality: str
+    tier: str = "5"
+    baseline_run_id: int | None = None
+    reference_profile_id: int | None = None
+    eval: EvalOptions = EvalOptions()
+    candidate: CandidateOptions = CandidateOptions()
+    regression_tolerance: float = 0.05
+    improvement_margin: float = 0.01
+    sample_size: int = 1000
+
+
+@dg.asset(group_name="tier5")
+def tier5_report(context: dg.AssetExecutionContext, config: Tier5Config,
+                 warehouse: WarehouseResource) -> dg.Output[dict]:
+    """Evaluate the candidate, compare it with the baseline run, check drift; one status."""
+    result = run_tier5(warehouse.get(), config.model_dump(), context.run_id)
+    print(result["summary"], flush=True)  # the seed's CLI prints it
+    context.log.info(f"Tier 5 {result['status'].upper()} (run {result['run_id']}): {result['summary']}")
+    for reason in result["reasons"]:
+        context.log.info(f"  - {reason}")
+    return dg.Output(result, metadata={
+        "status": result["status"], "summary": result["summary"], "run_id": result["run_id"],
+        "profile_artifact_id": result["profile_artifact_id"],
+        **{k: v for k, v in result["eval_metrics"].items() if k in ("accuracy", "f1_macro", "roc_auc")},
+    })
+
+
+@dg.asset_check(asset=tier5_report, blocking=True)
+def tier5_report_status_is_not_fail(tier5_report: dict) -> dg.AssetCheckResult:
+    """ERROR on "fail" (a regression), WARN on "warn" (a drift alert)."""
+    status = tier5_report["status"]
+    return dg.AssetCheckResult(
+        passed=status == "ok",
+        severity=dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN,
+        metadata={"status": status, "summary": tier5_report["summary"],
+                  "reasons": "; ".join(tier5_report["reasons"]) or "none"})
+
+
+tier5_monitoring_job = dg.define_asset_job(
+    "tier5_monitoring_job", selection=dg.AssetSelection.assets(tier5_report),
+    executor_def=dg.in_process_executor,
+    description="Tier 5: evaluate a candidate, compare with a baseline run, check drift (exits non-zero on fail).")

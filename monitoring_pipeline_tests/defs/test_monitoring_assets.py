@@ -1,0 +1,160 @@
+import dagster as dg
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.storage.traffic import append_inference, append_labels
+
+from .conftest import (
+    DAY,
+    MODEL,
+    bundled_monitor,
+    config_of,
+    count,
+    file_monitor,
+    run_window,
+    traffic_file,
+)
+
+WINDOW = f"{DAY}|{MODEL}"
+TABLES = ["artifacts", "ml_drift_history", "ml_performance_metrics", "ml_monitoring_alerts", "model_comparisons"]
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def checks(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
+    result = run_window(config_of(bundled_monitor()), warehouse)
+    assert result.success
+    assert materialized(result) >= {"traffic_window", "current_profile", "data_drift_report",
+                                    "prediction_drift_report", "concept_drift_report", "eval_metrics",
+                                    "baseline_comparison", "monitoring_summary", "monitoring_alerts",
+                                    "reference_profile"}  # the first window stores the reference
+    assert all(e.passed for e in checks(result).values()), checks(result)
+    summary = result.output_for_node("monitoring_summary")
+    assert summary["status"] == "ok" and "no severe drift detected" in summary["summary"]
+    wh = warehouse.get()
+    assert count(wh, "ml_drift_history", "drift_type = 'data'") == 30
+    assert count(wh, "ml_drift_history", "drift_type = 'prediction'") == 2
+    assert count(wh, "ml_drift_history", "drift_type = 'concept'") == 31
+    names = set(wh.read("SELECT name FROM artifacts")["name"])
+    assert names == {"reference_inputs", "reference_outputs", "current_inputs", "current_outputs",
+                     "monitoring_summary"}
+    accuracy = wh.read("""SELECT metric_value FROM ml_performance_metrics WHERE metric_name = 'accuracy'
+                          AND data_split = 'production' AND NOT estimated""")["metric_value"]
+    assert len(accuracy) == 1 and 0.8 < accuracy[0] <= 1.0
+    assert count(wh, "model_comparisons", "candidate_version = 'random_forest'") >= 5
+    report = result.output_for_node("data_drift_report")
+    plot = result.asset_materializations_for_node("data_drift_report")[0].metadata["plot"].value
+    assert report["n_features"] == 30 and plot.startswith("![") and "data:image/png;base64," in plot
+
+
+def test_rerunning_a_window_replaces_its_rows(warehouse):
+    config = config_of(bundled_monitor())
+    assert run_window(config, warehouse).success
+    before = {t: count(warehouse.get(), t) for t in TABLES}
+    assert run_window(config, warehouse).success
+    assert {t: count(warehouse.get(), t) for t in TABLES} == before
+
+
+def test_the_reference_is_stored_once_and_reused(warehouse):
+    config = config_of(bundled_monitor())
+    run_window(config, warehouse)
+    first = warehouse.get().read("SELECT artifact_id, created_at FROM artifacts WHERE name = 'reference_inputs'")
+    second_run = run_window(config, warehouse, day="2026-01-06")
+    assert "reference_profile" not in materialized(second_run)
+    again = warehouse.get().read("SELECT artifact_id, created_at FROM artifacts WHERE name = 'reference_inputs'")
+    assert again.equals(first)
+
+
+def test_a_failed_quality_check_stops_the_window_and_records_an_alert(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", drop=["mean radius"], scale="mean area")
+    result = run_window(config_of(file_monitor(path)), warehouse)
+    assert not result.success
+    quality = checks(result)["traffic_window_data_quality"]
+    assert not quality.passed and quality.severity == dg.AssetCheckSeverity.ERROR
+    findings = quality.metadata["findings"].value
+    assert "missing_column" in findings and "out_of_range" in findings and "mean area" in findings
+    assert materialized(result) & {"current_profile", "data_drift_report", "monitoring_summary"} == set()
+    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts")
+    assert list(alerts["alert_type"]) == ["DATA_QUALITY_ISSUE"] and alerts["severity"][0] == "critical"
+    assert "mean radius" in alerts["affected_features"][0]
+
+
+def test_an_empty_window_fails_its_quality_check(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", day=DAY.replace(day=9))
+    result = run_window(config_of(file_monitor(path)), warehouse)  # traffic exists, but not on DAY
+    assert not result.success
+    assert "empty_window" in checks(result)["traffic_window_data_quality"].metadata["findings"].value
+
+
+def test_a_drift_alert_fails_the_gate_and_is_recorded(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
+    result = run_window(config_of(file_monitor(path)), warehouse)
+    assert not result.success
+    gate = checks(result)["data_drift_report_has_no_alert"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    report = result.output_for_node("data_drift_report")
+    drifted = {r["name"] for r in report["features"] if r["drifted"]}
+    assert {"mean radius", "mean perimeter", "mean area"} <= drifted
+    assert "monitoring_summary" not in materialized(result)
+    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts")
+    assert alerts["alert_type"].tolist() == ["DRIFT_DETECTED"] and alerts["severity"][0] == "critical"
+    assert count(warehouse.get(), "ml_drift_history", "drift_detected") >= 3
+
+
+def test_a_regressed_candidate_fails_the_gate(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", n=300, candidate_error=0.3)
+    result = run_window(config_of(file_monitor(path)), warehouse)
+    gate = checks(result)["baseline_comparison_has_no_regression"]
+    assert not result.success and not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    comparison = result.output_for_node("baseline_comparison")
+    assert comparison["status"] == "regressed" and comparison["confirmed"]
+    assert comparison["metrics"]["accuracy"]["significant"]
+    stored = warehouse.get().read("SELECT DISTINCT verdict FROM model_comparisons")
+    assert stored["verdict"].tolist() == ["regressed"]
+    assert count(warehouse.get(), "ml_monitoring_alerts", "alert_type = 'PERFORMANCE_DEGRADED'") == 1
+
+
+def test_without_labels_performance_is_estimated(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", labels=False)
+    result = run_window(config_of(file_monitor(path)), warehouse)
+    assert result.success, checks(result)
+    metrics = result.output_for_node("eval_metrics")
+    assert metrics["estimated"] and 0.5 < metrics["metrics"]["accuracy"] <= 1.0
+    assert count(warehouse.get(), "ml_performance_metrics", "estimated AND metric_name = 'accuracy'") == 1
+    assert result.output_for_node("baseline_comparison")["status"] == "skipped"
+    assert "skipped" in result.output_for_node("concept_drift_report")
+
+
+def test_the_inference_log_is_the_default_traffic_source(tmp_path, warehouse):
+    frame = pd.read_csv(traffic_file(tmp_path / "t.csv", n=80))
+    features = [c for c in frame.columns if c not in
+                ("ts", "request_id", "model_version", "prediction", "confidence", "latency_ms", "error", "label")]
+    wh = warehouse.get()
+    append_inference(wh, pd.DataFrame({
+        "ts": pd.to_datetime(frame["ts"]), "model_name": MODEL, "model_version": frame["model_version"],
+        "request_id": frame["request_id"], "features": frame[features].to_dict("records"),
+        "prediction": frame["prediction"], "confidence": frame["confidence"],
+        "latency_ms": frame["latency_ms"], "error": None}))
+    append_labels(wh, frame[frame["model_version"] == "logistic_regression"][["request_id", "label"]])
+    monitor = bundled_monitor()
+    monitor.pop("traffic")
+    result = run_window(config_of(monitor), warehouse)
+    assert result.success, checks(result)
+    window = result.output_for_node("traffic_window")
+    assert len(window) == 160 and window["label"].notna().all()
+    assert result.output_for_node("eval_metrics")["estimated"] is False
+
+
+@pytest.mark.parametrize("job,expected", [
+    ("data_drift_job", {"traffic_window", "current_profile", "data_drift_report", "prediction_drift_report"}),
+])
+def test_the_drift_job_runs_only_the_drift_assets(warehouse, job, expected):
+    result = run_window(config_of(bundled_monitor()), warehouse, job=job)
+    assert result.success
+    assert materialized(result) - {"reference_profile"} == expected
