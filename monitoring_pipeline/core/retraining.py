@@ -1,0 +1,144 @@
+"""When to retrain: the seed's trigger rules (Phase 14, task 14.9) as one pure function.
+
+1. Critical data drift (a window's input drift at alert severity): retrain at once.
+2. Critical model drift (concept drift at alert severity): retrain at once.
+3. High drift (warn or worse) persisting longer than ``persist_hours``: schedule a retraining.
+4. Performance degradation: realized accuracy below the model's own baseline accuracy
+   by more than ``max_accuracy_drop``: schedule a retraining.
+
+An incident is identified by its trigger and the window it started in, so a drift that
+lasts a week is one incident, not seven (dedupe by run key). A model retrained less
+than ``cooldown_hours`` ago is not retrained again, whatever the trigger. Every
+decision on an incident, launched or skipped, carries its reason, to be recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+HIGH = ("warn", "alert")
+
+
+@dataclass(frozen=True)
+class RetrainingPolicy:
+    enabled: bool = True
+    cooldown_hours: float = 24.0
+    persist_hours: float = 24.0
+    max_accuracy_drop: float = 0.05
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one monitoring window found: drift severities (ok | warn | alert) and accuracy."""
+
+    window: str  # the window's key, e.g. "2026-03-02"
+    at: datetime  # when the window ended
+    drift: str = "ok"
+    concept: str = "ok"
+    accuracy: float | None = None  # realized, None until labels are in
+    baseline_accuracy: float | None = None  # the serving model's accuracy on its own holdout
+
+
+@dataclass(frozen=True)
+class PastDecision:
+    run_key: str | None
+    decision: str  # launched | skipped
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    model_name: str
+    launch: bool
+    trigger: str | None  # None: nothing to act on
+    priority: str | None  # immediate | scheduled
+    reason: str
+    run_key: str | None
+    window: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _streak(observations: Sequence[Observation], field: str, levels: tuple[str, ...]) -> list[Observation]:
+    """The latest observations, newest last, whose ``field`` stayed within ``levels``."""
+    run: list[Observation] = []
+    for obs in reversed(observations):
+        if getattr(obs, field) not in levels:
+            break
+        run.append(obs)
+    return run[::-1]
+
+
+def _incident(model: str, observations: Sequence[Observation], policy: RetrainingPolicy):
+    """(trigger, priority, reason, first window of the incident) or None."""
+    latest = observations[-1]
+    for field, trigger, what in (("drift", "critical_data_drift", "input drift"),
+                                 ("concept", "critical_model_drift", "concept drift")):
+        if getattr(latest, field) == "alert":
+            start = _streak(observations, field, ("alert",))[0]
+            return trigger, "immediate", f"critical {what} in window {latest.window}", start.window
+    high = _streak(observations, "drift", HIGH)
+    if high:
+        lasted = latest.at - high[0].at
+        if lasted > timedelta(hours=policy.persist_hours):
+            hours = lasted.total_seconds() / 3600
+            return ("persistent_drift", "scheduled",
+                    f"high input drift since window {high[0].window} ({hours:.0f} h > {policy.persist_hours:g} h)",
+                    high[0].window)
+    if latest.accuracy is not None and latest.baseline_accuracy is not None:
+        drop = latest.baseline_accuracy - latest.accuracy
+        if drop > policy.max_accuracy_drop:
+            start = latest
+            for obs in reversed(observations):  # back to the first degraded window of this streak
+                if obs.accuracy is None or obs.baseline_accuracy is None:
+                    continue
+                if obs.baseline_accuracy - obs.accuracy <= policy.max_accuracy_drop:
+                    break
+                start = obs
+            return ("performance_degradation", "scheduled",
+                    f"accuracy {latest.accuracy:.3f} is {drop:.3f} below the model's {latest.baseline_accuracy:.3f} "
+                    f"(more than {policy.max_accuracy_drop:g}) in window {latest.window}", start.window)
+    return None
+
+
+def decide_retraining(
+    model_name: str,
+    observations: Sequence[Observation],
+    history: Sequence[PastDecision],
+    now: datetime,
+    policy: RetrainingPolicy = RetrainingPolicy(),
+) -> Decision:
+    """Whether to launch a retraining of ``model_name`` now, and why.
+
+    ``observations`` are the model's monitoring windows, oldest first; ``history`` its
+    past decisions. The returned run key names the incident: a second decision on the
+    same incident is skipped as a duplicate.
+    """
+    observations = sorted(observations, key=lambda o: o.at)
+    if not observations:
+        return Decision(model_name, False, None, None, "no monitoring windows yet", None, None)
+    found = _incident(model_name, observations, policy)
+    if found is None:
+        return Decision(model_name, False, None, None, "no trigger: drift and accuracy within bounds", None,
+                        observations[-1].window)
+    trigger, priority, reason, start = found
+    run_key = f"retrain|{model_name}|{trigger}|{start}"
+    window = observations[-1].window
+    if not policy.enabled:
+        return Decision(model_name, False, trigger, priority, f"{reason}; retraining is disabled for this model",
+                        run_key, window)
+    if any(p.run_key == run_key and p.decision == "launched" for p in history):
+        return Decision(model_name, False, trigger, priority, f"{reason}; already launched for this incident",
+                        run_key, window)
+    launched = [p.decided_at for p in history if p.decision == "launched"]
+    if launched:
+        last = max(launched)
+        until = last + timedelta(hours=policy.cooldown_hours)
+        if now < until:
+            return Decision(model_name, False, trigger, priority,
+                            f"{reason}; in cooldown after the retraining launched at {last:%Y-%m-%d %H:%M} "
+                            f"(next allowed {until:%Y-%m-%d %H:%M})", run_key, window)
+    return Decision(model_name, True, trigger, priority, reason, run_key, window)
