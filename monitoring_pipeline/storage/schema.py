@@ -160,6 +160,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             FROM ml_performance_metrics
             GROUP BY ALL""",
     ]),
+    (2, "model stage history", [
+        """CREATE TABLE model_registry_events (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR NOT NULL,
+            stage VARCHAR NOT NULL CHECK (stage IN ('champion', 'challenger', 'archived')),
+            reason VARCHAR,
+            changed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

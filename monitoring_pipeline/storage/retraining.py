@@ -1,0 +1,64 @@
+"""What the retraining policy reads (windows' findings, past decisions) and what it leaves
+(every decision, in ``retraining_requests``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from monitoring_pipeline.core.retraining import Decision, Observation, PastDecision
+
+from .warehouse import Warehouse
+
+_RANK = {"ok": 0, "info": 0, "warn": 1, "alert": 2}
+_LEVEL = {0: "ok", 1: "warn", 2: "alert"}
+
+
+def record_decision(wh: Warehouse, decision: Decision, decided_at: datetime, *,
+                    dagster_run_id: str | None = None, details: dict | None = None) -> str:
+    """Store a decision on an incident; returns its request_id."""
+    if decision.trigger is None:
+        raise ValueError("only decisions on an incident are recorded; this one had no trigger")
+    request_id = hashlib.sha1(f"{decision.run_key}|{decided_at.isoformat()}".encode()).hexdigest()[:20]
+    payload = {"priority": decision.priority, "window": decision.window, **(details or {})}
+    wh.write(lambda conn: conn.execute(
+        """INSERT INTO retraining_requests (request_id, model_name, trigger, reason, decision, run_key,
+               dagster_run_id, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [request_id, decision.model_name, decision.trigger, decision.reason,
+         "launched" if decision.launch else "skipped", decision.run_key, dagster_run_id, json.dumps(payload),
+         decided_at]))
+    return request_id
+
+
+def past_decisions(wh: Warehouse, model_name: str) -> list[PastDecision]:
+    frame = wh.read("SELECT run_key, decision, created_at FROM retraining_requests WHERE model_name = ? "
+                    "ORDER BY created_at", [model_name])
+    return [PastDecision(r.run_key, r.decision, r.created_at.to_pydatetime()) for r in frame.itertuples()]
+
+
+def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None,
+                 since: str | None = None) -> list[Observation]:
+    """One observation per monitored day of ``model_name``: the worst drifted feature's
+    severity for input and concept drift, and the realized accuracy once labels are in."""
+    drift = wh.read(
+        """SELECT current_period AS day, drift_type,
+                  max(CASE WHEN NOT drift_detected THEN 0 WHEN severity = 'alert' THEN 2
+                           WHEN severity = 'warn' THEN 1 ELSE 0 END) AS level
+           FROM ml_drift_history
+           WHERE model_name = ? AND drift_type IN ('data', 'concept') AND current_period >= coalesce(?, '')
+           GROUP BY ALL""", [model_name, since])
+    accuracy = wh.read(
+        """SELECT CAST(window_start AS DATE)::VARCHAR AS day, avg(metric_value) AS accuracy
+           FROM ml_performance_metrics
+           WHERE model_name = ? AND metric_name = 'accuracy' AND NOT estimated AND data_split = 'production'
+             AND window_start IS NOT NULL AND CAST(window_start AS DATE)::VARCHAR >= coalesce(?, '')
+           GROUP BY ALL""", [model_name, since])
+    days = sorted(set(drift["day"]) | set(accuracy["day"]))
+    levels = {(r.day, r.drift_type): int(r.level) for r in drift.itertuples()}
+    realized = {r.day: float(r.accuracy) for r in accuracy.itertuples()}
+    return [Observation(window=d, at=datetime.fromisoformat(d) + timedelta(days=1),
+                        drift=_LEVEL[levels.get((d, "data"), 0)], concept=_LEVEL[levels.get((d, "concept"), 0)],
+                        accuracy=realized.get(d),
+                        baseline_accuracy=baseline_accuracy if d in realized else None)
+            for d in days]
