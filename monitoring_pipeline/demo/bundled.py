@@ -85,7 +85,19 @@ def trump_tweets() -> BundledDataset:
                           frame[~cut].drop(columns="created_at").reset_index(drop=True), input_column="text")
 
 
-BUNDLED = {"breast_cancer": breast_cancer, "digits": digits, "trump_tweets": trump_tweets}
+@lru_cache(maxsize=None)
+def nyc_flights() -> BundledDataset:
+    """NYC departures of 2013: delayed over 15 minutes or not; reference January-February."""
+    from . import flights
+
+    columns = [*flights.FEATURES, "label"]
+    data = flights.flights()
+    cut = data["day"] < flights.REFERENCE_END
+    return BundledDataset("flights", "tabular", "NYC departures 2013, delay over 15 minutes",
+                          data.loc[cut, columns].reset_index(drop=True), data.loc[~cut, columns].reset_index(drop=True))
+
+
+BUNDLED = {"breast_cancer": breast_cancer, "digits": digits, "trump_tweets": trump_tweets, "flights": nyc_flights}
 
 
 def bundled(name: str) -> BundledDataset:
