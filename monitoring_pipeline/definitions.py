@@ -5,6 +5,7 @@ import warnings
 import dagster as dg
 
 from monitoring_pipeline.defs.checks import build_checks
+from monitoring_pipeline.defs.loop import build_loop
 from monitoring_pipeline.defs.operations import build_jobs, build_schedules
 from monitoring_pipeline.defs.performance_assets import build_performance_assets
 from monitoring_pipeline.defs.reference_assets import build_reference_assets
@@ -24,12 +25,14 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | None = None) -> dg.Definitions:
     jobs = build_jobs(config)
+    loop_jobs, sensors = build_loop(config)
     return dg.Definitions(
         assets=[*build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
                 *build_summary_assets(config), tier5_report],
         asset_checks=[*build_checks(config), tier5_report_status_is_not_fail],
-        jobs=[*jobs.values(), tier5_monitoring_job],
+        jobs=[*jobs.values(), *loop_jobs.values(), tier5_monitoring_job],
         schedules=build_schedules(config, jobs),
+        sensors=sensors,
         resources={"warehouse": warehouse or WarehouseResource()},
     )
 

@@ -4,7 +4,8 @@ champion's outputs on it, with the champion's reference metrics."""
 import dagster as dg
 
 from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.lib.references import build_reference, store_reference
+from monitoring_pipeline.lib.references import build_reference, load_reference, store_reference
+from monitoring_pipeline.lib.sources import serving_monitor
 from monitoring_pipeline.storage.runs import run_for_dagster
 
 from .partitions import model_partitions
@@ -19,12 +20,17 @@ def build_reference_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         Windows read the stored profiles; the first window of a version builds them if this
         asset has not run yet. Materializing it rebuilds them (e.g. after the data changed).
         """
-        monitor = config.monitor(context.partition_key)
         wh = warehouse.get()
+        monitor = serving_monitor(wh, config.monitor(context.partition_key))
         run_id = run_for_dagster(wh, context.run_id, context.job_name or "materialize", monitor.name,
                                  monitor.champion)
-        ref = build_reference(monitor)
-        store_reference(wh, monitor, ref, run_id)
+        if monitor.model is None:
+            ref = build_reference(monitor)
+            store_reference(wh, monitor, ref, run_id)
+        else:  # a served model's reference is its training data, stored when it was trained
+            ref = load_reference(wh, monitor)
+            if ref is None:
+                raise ValueError(f"{monitor.name} has no trained champion yet; run simulate_traffic_job first")
         return dg.MaterializeResult(metadata={
             "rows": ref.inputs.n_rows, "features": len(ref.inputs.features),
             "model_version": str(ref.version), "outputs": ref.outputs is not None,

@@ -7,7 +7,8 @@ from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
 from monitoring_pipeline.core.service import service_metrics
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.references import ensure_reference, load_reference, profile_inputs
-from monitoring_pipeline.lib.sources import champion_version, outputs_of, version_rows, window_frame
+from monitoring_pipeline.lib.sources import (champion_version, outputs_of, serving_monitor, version_rows,
+                                             window_frame)
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
@@ -24,8 +25,8 @@ class Step:
     def __init__(self, config: MonitorsConfig, context, warehouse: WarehouseResource):
         op = getattr(context, "op_execution_context", context)  # checks wrap an op context
         self.window = window_of(op)
-        self.monitor = config.monitor(self.window.model)
         self.wh = warehouse.get()
+        self.monitor = serving_monitor(self.wh, config.monitor(self.window.model))
         self.run_id = run_for_dagster(self.wh, op.run_id, op.job_name or "materialize",
                                       self.monitor.name, self.monitor.champion)
 

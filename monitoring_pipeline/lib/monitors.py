@@ -20,6 +20,7 @@ MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical")
 ROUTES = ("log", "slack", "email", "webhook")
+RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
 
 
 class MonitorConfigError(ValueError):
@@ -48,6 +49,18 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """A model the project trains, serves from data/models/ and retrains (the closed loop)."""
+
+    kind: str  # a kind of monitoring_pipeline.models.training.KINDS
+    params: dict = field(default_factory=dict)
+    seed: int = 0
+    recent_days: int = 14  # labeled traffic a retraining adds to the reference
+    holdout_days: int = 3  # the latest labeled days, kept out to compare challenger and champion
+    promotion_margin: float = 0.01  # the challenger's accuracy must beat the champion's by this much
+
+
+@dataclass(frozen=True)
 class Monitor:
     name: str
     modality: str
@@ -64,6 +77,7 @@ class Monitor:
     thresholds: Thresholds = field(default_factory=Thresholds)
     alerts: dict = field(default_factory=lambda: {"routes": ["log"]})
     retraining: dict = field(default_factory=lambda: {"enabled": True, "cooldown_hours": 24})
+    model: ServedModel | None = None  # set: the champion comes from the model registry
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,10 @@ def _build(cls, data, model: str, where: str):
     unknown = sorted(set(data) - known)
     if unknown:
         _fail(model, f"{where}.{unknown[0]}" if where else unknown[0], f"is not a known field ({', '.join(sorted(known))})")
-    return cls(**data)
+    try:
+        return cls(**data)
+    except TypeError as error:  # a required field is missing
+        raise MonitorConfigError(f"monitor {model!r}: field {where or 'monitor'!r}: {error}") from error
 
 
 def _number(model, where, value, low=-math.inf, high=math.inf, integer=False):
@@ -158,7 +175,31 @@ def _check(m: Monitor) -> None:
     routes = m.alerts.get("routes", [])
     if not isinstance(routes, list) or any(r not in ROUTES for r in routes):
         _fail(name, "alerts.routes", f"must be a list of {', '.join(ROUTES)}, got {routes!r}")
-    _number(name, "retraining.cooldown_hours", m.retraining.get("cooldown_hours", 24), 0)
+    unknown = sorted(set(m.retraining) - set(RETRAINING_FIELDS))
+    if unknown:
+        _fail(name, f"retraining.{unknown[0]}", f"is not a known field ({', '.join(RETRAINING_FIELDS)})")
+    if not isinstance(m.retraining.get("enabled", True), bool):
+        _fail(name, "retraining.enabled", "must be true or false")
+    for key in ("cooldown_hours", "persist_hours"):
+        _number(name, f"retraining.{key}", m.retraining.get(key, 24), 0)
+    _number(name, "retraining.max_accuracy_drop", m.retraining.get("max_accuracy_drop", 0.05), 0, 1)
+    if m.model is not None:
+        from monitoring_pipeline.models.training import KINDS as MODEL_KINDS  # torch only for served models
+
+        if m.model.kind not in MODEL_KINDS:
+            _fail(name, "model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got {m.model.kind!r}")
+        if m.champion is not None:
+            _fail(name, "champion", "must be left out when a served model is declared (the registry holds it)")
+        _number(name, "model.recent_days", m.model.recent_days, 1, 10_000, integer=True)
+        _number(name, "model.holdout_days", m.model.holdout_days, 1, m.model.recent_days, integer=True)
+        _number(name, "model.promotion_margin", m.model.promotion_margin, 0, 1)
+
+
+def retraining_policy(m: Monitor):
+    """The monitor's retraining settings as core's policy."""
+    from monitoring_pipeline.core.retraining import RetrainingPolicy
+
+    return RetrainingPolicy(**{k: m.retraining[k] for k in RETRAINING_FIELDS if k in m.retraining})
 
 
 def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
@@ -177,15 +218,13 @@ def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
         raw = dict(raw)
         if isinstance(raw.get("thresholds"), dict) and isinstance(raw["thresholds"].get("slo"), dict):
             raw["thresholds"] = {**raw["thresholds"], "slo": {**Thresholds().slo, **raw["thresholds"]["slo"]}}
-        for key, cls in (("reference", Source), ("traffic", Source), ("thresholds", Thresholds)):
+        for key, cls in (("reference", Source), ("traffic", Source), ("thresholds", Thresholds),
+                         ("model", ServedModel)):
             if key in raw:
                 raw[key] = _build(cls, raw[key], name, key)
         if "reference" not in raw:
             _fail(name, "reference", "is required")
-        try:
-            monitor = _build(Monitor, raw, name, "")
-        except TypeError as error:
-            raise MonitorConfigError(f"monitor {name!r}: {error}") from error
+        monitor = _build(Monitor, raw, name, "")
         _check(monitor)
         monitors.append(monitor)
     names = [m.name for m in monitors]

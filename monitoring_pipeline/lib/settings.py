@@ -11,6 +11,7 @@ from pathlib import Path
 
 WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
 MONITORS_ENV = "MONITORING_MONITORS"
+MODELS_ENV = "MONITORING_MODELS"
 
 
 def data_dir() -> Path:
@@ -28,3 +29,8 @@ def monitors_path(configured: str | None = None) -> Path:
     """An explicit path, else $MONITORING_MONITORS, else data/monitors.yaml."""
     chosen = configured or os.environ.get(MONITORS_ENV)
     return Path(chosen) if chosen else data_dir() / "monitors.yaml"
+
+
+def models_dir() -> Path:
+    """Where checkpoints go: data/models/<model>/<version>/ (next to the warehouse's default)."""
+    return Path(os.environ.get(MODELS_ENV) or data_dir() / "models")

@@ -8,7 +8,7 @@ Every window comes back in one shape (see :mod:`monitoring_pipeline.storage.traf
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -91,6 +91,16 @@ def window_frame(monitor: Monitor, wh: Warehouse, window: Window) -> pd.DataFram
                     if column == "request_id" else None
         return frame
     return read_log_window(wh, monitor.name, window.start, window.end)
+
+
+def serving_monitor(wh: Warehouse, monitor: Monitor) -> Monitor:
+    """The monitor with its champion filled in from the registry, for a served model."""
+    if monitor.model is None:
+        return monitor
+    from monitoring_pipeline.storage.registry import champion
+
+    row = champion(wh, monitor.name)
+    return replace(monitor, champion=row["model_version"] if row else None)
 
 
 def champion_version(monitor: Monitor, frame: pd.DataFrame) -> str | None:

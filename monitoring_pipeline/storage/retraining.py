@@ -38,22 +38,23 @@ def past_decisions(wh: Warehouse, model_name: str) -> list[PastDecision]:
 
 
 def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None,
-                 since: str | None = None) -> list[Observation]:
-    """One observation per monitored day of ``model_name``: the worst drifted feature's
+                 version: str | None = None) -> list[Observation]:
+    """One observation per monitored day of ``model_name`` (of its ``version`` only, when
+    given: a new champion starts with a clean slate): the worst drifted feature's
     severity for input and concept drift, and the realized accuracy once labels are in."""
     drift = wh.read(
         """SELECT current_period AS day, drift_type,
                   max(CASE WHEN NOT drift_detected THEN 0 WHEN severity = 'alert' THEN 2
                            WHEN severity = 'warn' THEN 1 ELSE 0 END) AS level
            FROM ml_drift_history
-           WHERE model_name = ? AND drift_type IN ('data', 'concept') AND current_period >= coalesce(?, '')
-           GROUP BY ALL""", [model_name, since])
+           WHERE model_name = ? AND drift_type IN ('data', 'concept') AND (? IS NULL OR model_version = ?)
+           GROUP BY ALL""", [model_name, version, version])
     accuracy = wh.read(
         """SELECT CAST(window_start AS DATE)::VARCHAR AS day, avg(metric_value) AS accuracy
            FROM ml_performance_metrics
            WHERE model_name = ? AND metric_name = 'accuracy' AND NOT estimated AND data_split = 'production'
-             AND window_start IS NOT NULL AND CAST(window_start AS DATE)::VARCHAR >= coalesce(?, '')
-           GROUP BY ALL""", [model_name, since])
+             AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
+           GROUP BY ALL""", [model_name, version, version])
     days = sorted(set(drift["day"]) | set(accuracy["day"]))
     levels = {(r.day, r.drift_type): int(r.level) for r in drift.itertuples()}
     realized = {r.day: float(r.accuracy) for r in accuracy.itertuples()}

@@ -28,11 +28,14 @@ ASSET_DEPS = {  # a snapshot of the asset graph: a change here is a change of th
 
 def test_definitions_list_jobs_schedules_sensors_and_assets():
     assert {job.name for job in defs.jobs} == {"monitoring_job", "data_drift_job", "reference_job",
-                                               "retention_job", "tier5_monitoring_job"}
+                                               "retention_job", "tier5_monitoring_job", "simulate_traffic_job",
+                                               "retrain_model_job", "rollback_model_job"}
     schedules = {s.name: s.cron_schedule for s in defs.schedules}
     assert schedules == {"data_drift_every_6_hours": "0 */6 * * *", "daily_monitoring": "30 0 * * *",
                          "weekly_retention": "0 3 * * 0"}
-    assert list(defs.sensors or []) == []
+    sensors = {s.name: s.default_status for s in defs.sensors}
+    assert sensors == {"retrain_on_drift_sensor": dg.DefaultSensorStatus.RUNNING,
+                       "monitoring_run_failure_sensor": dg.DefaultSensorStatus.RUNNING}
     graph = defs.resolve_asset_graph()
     deps = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
             for key in graph.get_all_asset_keys()}
@@ -45,7 +48,8 @@ def test_definitions_list_jobs_schedules_sensors_and_assets():
 
 
 def test_jobs_run_in_process_by_default():
-    for name in ("monitoring_job", "data_drift_job", "reference_job", "retention_job", "tier5_monitoring_job"):
+    for name in ("monitoring_job", "data_drift_job", "reference_job", "retention_job", "tier5_monitoring_job",
+                 "simulate_traffic_job", "retrain_model_job", "rollback_model_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
 

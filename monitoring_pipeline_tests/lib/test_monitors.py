@@ -63,3 +63,27 @@ def test_file_level_problems_are_named():
         parse_monitors({"start_date": "2026-01-01", "monitors": [{**BASE, "name": "a|b"}]})
     with pytest.raises(MonitorConfigError, match="does not exist"):
         load_monitors("/nonexistent/monitors.yaml")
+
+
+@pytest.mark.parametrize("model,field", [
+    ({"kind": "xgboost"}, "model.kind"),
+    ({"kind": "random_forest", "holdout_days": 30}, "model.holdout_days"),
+    ({"kind": "random_forest", "depth": 3}, "model.depth"),
+    ({}, "model"),
+])
+def test_a_bad_served_model_names_its_field(model, field):
+    from monitoring_pipeline.lib.monitors import MonitorConfigError, parse_monitors
+
+    raw = {"name": "m", "modality": "tabular", "reference": {"source": "bundled", "dataset": "breast_cancer"},
+           "model": model}
+    with pytest.raises(MonitorConfigError, match=f"monitor 'm': field '{field}'"):
+        parse_monitors({"start_date": "2026-01-01", "monitors": [raw]})
+
+
+def test_a_served_model_with_a_fixed_champion_is_refused():
+    from monitoring_pipeline.lib.monitors import MonitorConfigError, parse_monitors
+
+    raw = {"name": "m", "modality": "tabular", "reference": {"source": "bundled", "dataset": "breast_cancer"},
+           "model": {"kind": "random_forest"}, "champion": "v1"}
+    with pytest.raises(MonitorConfigError, match="field 'champion'"):
+        parse_monitors({"start_date": "2026-01-01", "monitors": [raw]})

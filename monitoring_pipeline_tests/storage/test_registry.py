@@ -94,4 +94,5 @@ def test_observations_combine_drift_severity_and_realized_accuracy_per_day(wh):
     obs = observations(wh, "m", baseline_accuracy=0.85)
     assert [(o.window, o.drift, o.accuracy, o.baseline_accuracy) for o in obs] == [
         ("2026-03-01", "ok", None, None), ("2026-03-02", "alert", 0.7, 0.85), ("2026-03-03", "ok", None, None)]
-    assert [o.window for o in observations(wh, "m", 0.85, since="2026-03-02")] == ["2026-03-02", "2026-03-03"]
+    assert observations(wh, "m", 0.85, version="v2") == []
+    assert len(observations(wh, "m", 0.85, version="v1")) == 3

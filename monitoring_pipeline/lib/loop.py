@@ -1,0 +1,224 @@
+"""The closed loop without Dagster: a served champion, its traffic, and retraining.
+
+- ``ensure_champion`` trains version v1 on the monitor's reference when the registry
+  has no champion yet.
+- ``serve_day`` runs the champion over one day's rows, logs every request to
+  ``inference_log`` (measured latency, input hash, features) and the ground truth to
+  ``labels`` a configurable delay later.
+- ``retrain`` trains a challenger on the reference plus recent labeled traffic,
+  compares it with the champion on the same held-out latest days, stores the
+  comparison and promotes the challenger only when it is better by the margin.
+
+Each trained version stores its reference profile (its training data and its outputs
+on it), so the windows after a promotion are judged against what the new champion
+learned from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from monitoring_pipeline.core import compare_models, compute_dataset_profile
+from monitoring_pipeline.demo import flights
+from monitoring_pipeline.demo.bundled import bundled
+from monitoring_pipeline.models import TrainedModel, data_hash, evaluate, load_checkpoint, save_checkpoint, train
+from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage.results import replace_comparison
+from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
+
+from .monitors import Monitor
+from .references import Reference, profile_inputs, store_reference, typed_features
+from .settings import models_dir
+from .sources import feature_names, labels_of, outputs_of, reference_frame
+
+SERVE_BATCH = 16  # requests answered together, as a batching model server does
+
+
+def _spec(monitor: Monitor):
+    if monitor.model is None:
+        raise ValueError(f"monitor {monitor.name!r} declares no served model (field 'model')")
+    return monitor.model
+
+
+def model_inputs(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
+    """What the model takes: typed feature columns, a list of texts or an image array."""
+    if monitor.modality == "text":
+        return frame[monitor.input_column].astype(str).tolist()
+    if monitor.modality == "vision":
+        return np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]])
+    return typed_features(monitor, frame, features)
+
+
+def _next_version(wh: Warehouse, model_name: str) -> str:
+    return f"v{len(registry.versions(wh, model_name)) + 1}"
+
+
+def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout: pd.DataFrame, *, stage: str,
+                  reason: str, window: str, root: Path | None = None) -> tuple[str, TrainedModel]:
+    """Train on ``frame``, evaluate on ``holdout``, checkpoint, register and store the
+    version's reference profile."""
+    spec = _spec(monitor)
+    features = feature_names(monitor, reference_frame(monitor))
+    X, y = model_inputs(monitor, frame, features), labels_of(frame["label"])
+    model = train(spec.kind, X, y, seed=spec.seed, **spec.params)
+    metrics = {k: v for k, v in evaluate(model, model_inputs(monitor, holdout, features),
+                                         labels_of(holdout["label"])).items()
+               if isinstance(v, (int, float)) and v is not None}
+    version = _next_version(wh, monitor.name)
+    directory = (root or models_dir()) / monitor.name / version
+    card = {"model_name": monitor.name, "version": version, "metrics": metrics, "training_window": window,
+            "training_rows": len(frame), "data_hash": data_hash(X, y), "holdout_rows": len(holdout)}
+    save_checkpoint(model, directory, card)
+    registry.register_model(wh, monitor.name, version, stage, framework=card.get("framework", spec.kind),
+                            path=str(directory), metrics=metrics, reason=reason)
+    proba = model.predict_proba(X)
+    outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
+                                      "outputs")
+    ref = Reference(profile_inputs(monitor, frame, features), outputs, metrics, version)
+    store_reference(wh, replace(monitor, champion=version), ref, None)
+    return version, model
+
+
+def ensure_champion(wh: Warehouse, monitor: Monitor, root: Path | None = None) -> str:
+    """The champion's version; v1 is trained on the reference when there is none."""
+    current = registry.champion(wh, monitor.name)
+    if current is not None:
+        return current["model_version"]
+    frame = reference_frame(monitor)
+    order = np.random.default_rng(_spec(monitor).seed).permutation(len(frame))
+    cut = int(len(frame) * 0.8)
+    train_rows, holdout = frame.iloc[np.sort(order[:cut])], frame.iloc[np.sort(order[cut:])]
+    version, _ = train_version(wh, monitor, train_rows, holdout, stage="champion", root=root,
+                               reason="first champion, trained on the reference", window="reference")
+    return version
+
+
+def load_champion(wh: Warehouse, monitor: Monitor) -> tuple[str, TrainedModel]:
+    """The champion's version and model; CheckpointError when its files do not load."""
+    row = registry.champion(wh, monitor.name)
+    if row is None:
+        raise ValueError(f"monitor {monitor.name!r} has no champion in the registry")
+    model, _ = load_checkpoint(Path(row["path"]))
+    return row["model_version"], model
+
+
+def _input_hash(features: dict) -> str:
+    return hashlib.sha1(json.dumps(features, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def serve_day(wh: Warehouse, monitor: Monitor, rows: pd.DataFrame, ts: pd.Series, *, label_delay: timedelta,
+              prefix: str) -> dict:
+    """Serve ``rows`` (features and ``label``) at times ``ts`` with the champion; log the
+    requests and, ``label_delay`` after each, its label."""
+    if rows.empty:
+        return {"requests": 0, "version": None, "accuracy": None}
+    version, model = load_champion(wh, monitor)
+    features = feature_names(monitor, reference_frame(monitor))
+    inputs = model_inputs(monitor, rows, features)
+    predictions, confidences, latency = [], [], []
+    for start in range(0, len(rows), SERVE_BATCH):
+        batch = slice(start, start + SERVE_BATCH)
+        began = time.perf_counter()
+        proba = model.predict_proba(inputs.iloc[batch] if isinstance(inputs, pd.DataFrame) else inputs[batch])
+        took = (time.perf_counter() - began) * 1000.0
+        predictions.extend(model.classes_[proba.argmax(axis=1)].tolist())
+        confidences.extend(proba.max(axis=1).tolist())
+        latency.extend([took] * len(proba))  # each request waits for its batch
+    records = [{c: (None if pd.isna(v) else v) for c, v in r.items()}
+               for r in rows[features].to_dict(orient="records")] if monitor.modality == "tabular" else \
+        [{} for _ in range(len(rows))]
+    request_ids = [f"{prefix}-{i:05d}" for i in range(len(rows))]
+    log = pd.DataFrame({"ts": pd.to_datetime(ts).to_numpy(), "model_name": monitor.name, "model_version": version,
+                        "request_id": request_ids, "input_hash": [_input_hash(r) for r in records],
+                        "features": records, "prediction": [str(p) for p in predictions],
+                        "confidence": confidences, "latency_ms": latency, "error": None})
+    append_inference(wh, log)
+    truth = labels_of(rows["label"])
+    append_labels(wh, pd.DataFrame({"request_id": request_ids, "label": truth,
+                                    "labeled_at": pd.to_datetime(ts).to_numpy() + np.timedelta64(label_delay)}))
+    accuracy = float(np.mean(np.asarray([str(p) for p in predictions], dtype=object) == truth))
+    return {"requests": len(rows), "version": version, "accuracy": accuracy}
+
+
+def labeled_traffic(wh: Warehouse, monitor: Monitor, start: datetime, end: datetime, known_at: datetime) -> pd.DataFrame:
+    """Served requests in [start, end) whose label was known at ``known_at``, with a ``day``."""
+    frame = read_log_window(wh, monitor.name, start, end, labeled_before=known_at)
+    frame = frame[frame["label"].notna()].reset_index(drop=True)
+    frame["day"] = pd.to_datetime(frame["ts"]).dt.date
+    return frame
+
+
+def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root: Path | None = None) -> dict:
+    """Train a challenger on the reference plus the labeled traffic of the last
+    ``recent_days`` days before ``now``; promote it when it beats the champion on the
+    latest ``holdout_days`` days by ``promotion_margin`` of accuracy, else archive it."""
+    spec = _spec(monitor)
+    champion_version, champion = load_champion(wh, monitor)
+    recent = labeled_traffic(wh, monitor, now - timedelta(days=spec.recent_days), now, now)
+    days = sorted(recent["day"].unique())
+    if len(days) <= spec.holdout_days:
+        raise ValueError(f"monitor {monitor.name!r}: {len(days)} labeled days before {now:%Y-%m-%d}; retraining "
+                         f"needs more than holdout_days={spec.holdout_days}")
+    cut = days[-spec.holdout_days]
+    fresh, holdout = recent[recent["day"] < cut], recent[recent["day"] >= cut]
+    reference = reference_frame(monitor)
+    frame = pd.concat([reference, fresh[reference.columns.intersection(fresh.columns)]], ignore_index=True)
+    window = f"reference + traffic {days[0]}..{days[-spec.holdout_days - 1]}"
+    version, challenger = train_version(wh, monitor, frame, holdout, stage="challenger", root=root,
+                                        reason=reason, window=window)
+    features = feature_names(monitor, reference)
+    X, y = model_inputs(monitor, holdout, features), labels_of(holdout["label"])
+
+    def predictions(model: TrainedModel) -> dict:
+        proba = model.predict_proba(X)
+        out = {"y_true": y, "y_pred": model.classes_[proba.argmax(axis=1)].astype(object)}
+        if model.classes_.size == 2:
+            out["y_score"] = proba[:, 1]
+        return out
+
+    comparison = compare_models(predictions(champion), predictions(challenger),
+                                regression_tolerance=monitor.thresholds.regression_tolerance,
+                                improvement_margin=spec.promotion_margin)
+    gain = comparison["metrics"]["accuracy"]["delta"]
+    promoted = gain >= spec.promotion_margin and comparison["status"] != "regressed"
+    verdict = (f"promoted: accuracy {gain:+.3f} on the {len(holdout)} held-out requests of {cut} onwards"
+               if promoted else f"archived: accuracy {gain:+.3f}, below the margin {spec.promotion_margin:g}")
+    replace_comparison(wh, comparison, model_name=monitor.name,
+                       baseline_version=champion_version, candidate_version=version, asset_key="retrain_model_job",
+                       partition_key=f"{monitor.name}|{version}", run_id=None)
+    if promoted:
+        registry.promote(wh, monitor.name, version, reason=f"{reason}; {verdict}")
+    else:
+        registry.archive(wh, monitor.name, version, reason=f"{reason}; {verdict}")
+    return {"champion": champion_version, "challenger": version, "promoted": promoted, "verdict": verdict,
+            "champion_accuracy": comparison["metrics"]["accuracy"]["baseline"],
+            "challenger_accuracy": comparison["metrics"]["accuracy"]["candidate"],
+            "training_rows": len(frame), "holdout_rows": len(holdout)}
+
+
+def traffic_day(monitor: Monitor, index: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of the ``index``-th traffic day of a bundled data set, and each row's time
+    of day. Flights keep their real days and departure times; other data sets serve
+    ``rows_per_day`` consecutive rows of their current split, spread over the day."""
+    dataset = monitor.reference.dataset
+    if monitor.reference.source != "bundled" or dataset is None:
+        raise ValueError(f"monitor {monitor.name!r}: simulated traffic needs a bundled reference data set")
+    if dataset == "flights":
+        days = flights.traffic_days()
+        if not 0 <= index < len(days):
+            raise ValueError(f"flights hold {len(days)} traffic days; day {index} is out of range")
+        rows = flights.day_rows(days[index])
+        return rows, rows["ts"] - pd.Timestamp(days[index])
+    current = bundled(dataset).current
+    n = monitor.traffic.rows_per_day
+    take = (np.arange(n) + index * n) % len(current)
+    rows = current.iloc[take].reset_index(drop=True)
+    return rows, pd.Series(pd.to_timedelta(np.linspace(0, 86_399, n), unit="s"))

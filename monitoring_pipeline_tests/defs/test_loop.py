@@ -1,0 +1,111 @@
+"""The closed loop in Dagster on real data: traffic, drift, the sensor, retraining,
+promotion, rollback, and a corrupt checkpoint that must not crash the sensor."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from monitoring_pipeline.definitions import build_definitions
+from monitoring_pipeline.defs.partitions import window_key
+from monitoring_pipeline.storage import registry
+
+from .conftest import config_of
+
+MODEL = "served_breast_cancer"
+DAYS = 8
+DRIFT_DAY = 3  # every numeric input shifted by one standard deviation from the fourth day on
+
+
+@pytest.fixture
+def loop_defs(tmp_path, warehouse, monkeypatch):
+    monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
+    config = config_of({
+        "name": MODEL, "modality": "tabular", "reference": {"source": "bundled", "dataset": "breast_cancer"},
+        "traffic": {"source": "warehouse", "rows_per_day": 60},
+        "model": {"kind": "random_forest", "params": {"n_estimators": 50}, "recent_days": 14, "holdout_days": 2},
+        "thresholds": {"slo": {"accuracy": 0.8, "latency_p95_ms": 10_000, "error_rate": 0.05}},
+        "retraining": {"cooldown_hours": 24},
+    }, start="2026-03-01")
+    return build_definitions(config, warehouse)
+
+
+def simulate(defs, days=DAYS, first_data_day=0, start="2026-03-01"):
+    result = defs.resolve_job_def("simulate_traffic_job").execute_in_process(run_config={"ops": {"simulate_traffic": {
+        "config": {"model": MODEL, "days": days, "start_date": start, "first_data_day": first_data_day,
+                   "label_delay_hours": 0, "drift": {"kind": "shift", "size": 1.0, "day": DRIFT_DAY}}}}})
+    assert result.success
+    return result.output_for_node("simulate_traffic")
+
+
+def monitor_days(defs, days):
+    job = defs.resolve_job_def("monitoring_job")
+    for day in days:
+        job.execute_in_process(partition_key=window_key(day, MODEL), raise_on_error=False)
+
+
+def tick(defs, instance, warehouse):
+    sensor = defs.get_sensor_def("retrain_on_drift_sensor")
+    return sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
+
+
+def test_drift_is_seen_a_retraining_is_launched_once_and_the_challenger_wins(loop_defs, warehouse):
+    served = simulate(loop_defs)
+    assert [s["version"] for s in served] == ["v1"] * DAYS
+    before = [s["accuracy"] for s in served[:DRIFT_DAY]]
+    after = [s["accuracy"] for s in served[DRIFT_DAY:]]
+    assert min(before) > 0.85 and max(after) < 0.7  # the unit change hurts the champion
+    days = [s["day"] for s in served]
+    monitor_days(loop_defs, days)
+
+    wh = warehouse.get()
+    status = wh.read("""SELECT current_period AS day, bool_or(drift_detected AND severity = 'alert') AS alert
+                        FROM ml_drift_history WHERE drift_type = 'data' GROUP BY ALL ORDER BY 1""")
+    assert status["alert"].tolist() == [False] * DRIFT_DAY + [True] * (DAYS - DRIFT_DAY)
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(loop_defs, instance, warehouse)
+    assert len(first) == 1 and first[0].run_key == f"retrain|{MODEL}|critical_data_drift|{days[DRIFT_DAY]}"
+    assert isinstance(tick(loop_defs, instance, warehouse), dg.SkipReason)  # one run per incident
+    decisions = wh.read("SELECT trigger, decision FROM retraining_requests").values.tolist()
+    assert decisions == [["critical_data_drift", "launched"]]
+
+    result = loop_defs.resolve_job_def("retrain_model_job").execute_in_process(run_config=first[0].run_config)
+    outcome = result.output_for_node("retrain_model")
+    assert outcome["promoted"] and outcome["challenger_accuracy"] >= outcome["champion_accuracy"] + 0.01
+    assert registry.champion(wh, MODEL)["model_version"] == "v2"
+    compared = wh.read("SELECT baseline_version, candidate_version FROM model_comparisons "
+                       "WHERE metric_name = 'accuracy'").values.tolist()
+    assert compared == [["v1", "v2"]]
+
+    # The promoted model serves the next (still drifted) days better than v1 did.
+    recovered = simulate(loop_defs, days=2, first_data_day=DAYS, start="2026-03-09")
+    assert [s["version"] for s in recovered] == ["v2", "v2"]
+    assert min(s["accuracy"] for s in recovered) > max(after)
+
+    rollback = loop_defs.resolve_job_def("rollback_model_job").execute_in_process(
+        run_config={"ops": {"rollback_model": {"config": {"model": MODEL}}}})
+    assert rollback.output_for_node("rollback_model") == {"from": "v2", "to": "v1"}
+
+
+def test_a_corrupt_checkpoint_gives_an_alert_not_a_crash(loop_defs, warehouse):
+    simulate(loop_defs, days=1)
+    path = Path(registry.champion(warehouse.get(), MODEL)["path"]) / "model_card.json"
+    path.write_text("{ not json")
+    outcome = tick(loop_defs, dg.DagsterInstance.ephemeral(), warehouse)
+    assert isinstance(outcome, dg.SkipReason) and "model not loaded" in outcome.skip_message
+    alerts = warehouse.get().read("SELECT alert_type, severity, message FROM ml_monitoring_alerts")
+    assert alerts["alert_type"].tolist() == ["SLO_BREACH"] and "model not loaded" in alerts["message"][0]
+    with pytest.raises(Exception, match="model not loaded"):
+        simulate(loop_defs, days=1)
+
+
+def test_retraining_a_model_without_a_served_model_is_refused(tmp_path, warehouse):
+    from .conftest import bundled_monitor
+
+    defs = build_definitions(config_of(bundled_monitor()), warehouse)
+    result = defs.resolve_job_def("retrain_model_job").execute_in_process(
+        run_config={"ops": {"retrain_model": {"config": {"model": "breast_cancer_classifier"}}}},
+        raise_on_error=False)
+    assert not result.success
+    assert "declares no served model" in str(result.all_events)
