@@ -156,13 +156,13 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                 continue
             obs = observations(wh, monitor.name, champion["metrics"].get("accuracy"),
                                version=champion["model_version"])
-            now = max([o.at for o in obs], default=datetime.now()) if obs else datetime.now()
-            decision = decide_retraining(monitor.name, obs, past_decisions(wh, monitor.name), now,
-                                         retraining_policy(monitor))
+            now = max((o.at for o in obs), default=datetime.now())
+            past = past_decisions(wh, monitor.name)
+            decision = decide_retraining(monitor.name, obs, past, now, retraining_policy(monitor))
             notes.append(f"{monitor.name}: {decision.reason}")
             if decision.trigger is None:
                 continue
-            if any(p.run_key == decision.run_key for p in past_decisions(wh, monitor.name)) and not decision.launch:
+            if not decision.launch and any(p.run_key == decision.run_key for p in past):
                 continue  # this skip is already on record
             record_decision(wh, decision, now, details={"sensor_tick": context.cursor})
             if decision.launch:
