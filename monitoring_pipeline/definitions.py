@@ -10,6 +10,7 @@ from monitoring_pipeline.defs.operations import build_jobs, build_schedules
 from monitoring_pipeline.defs.performance_assets import build_performance_assets
 from monitoring_pipeline.defs.reference_assets import build_reference_assets
 from monitoring_pipeline.defs.resources import WarehouseResource
+from monitoring_pipeline.defs.story import build_story
 from monitoring_pipeline.defs.summary_assets import build_summary_assets
 from monitoring_pipeline.defs.tier5 import tier5_monitoring_job, tier5_report, tier5_report_status_is_not_fail
 from monitoring_pipeline.defs.window_assets import build_window_assets
@@ -30,7 +31,7 @@ def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | Non
         assets=[*build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
                 *build_summary_assets(config), tier5_report],
         asset_checks=[*build_checks(config), tier5_report_status_is_not_fail],
-        jobs=[*jobs.values(), *loop_jobs.values(), tier5_monitoring_job],
+        jobs=[*jobs.values(), *loop_jobs.values(), build_story(config), tier5_monitoring_job],
         schedules=build_schedules(config, jobs),
         sensors=sensors,
         resources={"warehouse": warehouse or WarehouseResource()},

@@ -72,22 +72,23 @@ def _streak(observations: Sequence[Observation], field: str, levels: tuple[str, 
     return run[::-1]
 
 
-def _incident(model: str, observations: Sequence[Observation], policy: RetrainingPolicy):
-    """(trigger, priority, reason, first window of the incident) or None."""
+def _incidents(observations: Sequence[Observation], policy: RetrainingPolicy):
+    """Every (trigger, priority, reason, first window of the incident) that applies to
+    the latest window, the most urgent first."""
     latest = observations[-1]
     for field, trigger, what in (("drift", "critical_data_drift", "input drift"),
                                  ("concept", "critical_model_drift", "concept drift")):
         if getattr(latest, field) == "alert":
             start = _streak(observations, field, ("alert",))[0]
-            return trigger, "immediate", f"critical {what} in window {latest.window}", start.window
-    high = _streak(observations, "drift", HIGH)
+            yield trigger, "immediate", f"critical {what} in window {latest.window}", start.window
+    high = _streak(observations, "drift", HIGH) if latest.drift != "alert" else []  # alert: the critical incident
     if high:
         lasted = latest.at - high[0].at
         if lasted > timedelta(hours=policy.persist_hours):
             hours = lasted.total_seconds() / 3600
-            return ("persistent_drift", "scheduled",
-                    f"high input drift since window {high[0].window} ({hours:.0f} h > {policy.persist_hours:g} h)",
-                    high[0].window)
+            yield ("persistent_drift", "scheduled",
+                   f"high input drift since window {high[0].window} ({hours:.0f} h > {policy.persist_hours:g} h)",
+                   high[0].window)
     if latest.accuracy is not None and latest.baseline_accuracy is not None:
         drop = latest.baseline_accuracy - latest.accuracy
         if drop > policy.max_accuracy_drop:
@@ -98,10 +99,9 @@ def _incident(model: str, observations: Sequence[Observation], policy: Retrainin
                 if obs.baseline_accuracy - obs.accuracy <= policy.max_accuracy_drop:
                     break
                 start = obs
-            return ("performance_degradation", "scheduled",
-                    f"accuracy {latest.accuracy:.3f} is {drop:.3f} below the model's {latest.baseline_accuracy:.3f} "
-                    f"(more than {policy.max_accuracy_drop:g}) in window {latest.window}", start.window)
-    return None
+            yield ("performance_degradation", "scheduled",
+                   f"accuracy {latest.accuracy:.3f} is {drop:.3f} below the model's {latest.baseline_accuracy:.3f} "
+                   f"(more than {policy.max_accuracy_drop:g}) in window {latest.window}", start.window)
 
 
 def decide_retraining(
@@ -115,22 +115,25 @@ def decide_retraining(
 
     ``observations`` are the model's monitoring windows, oldest first; ``history`` its
     past decisions. The returned run key names the incident: a second decision on the
-    same incident is skipped as a duplicate.
+    same incident is skipped as a duplicate, and the next trigger that applies is
+    considered instead: an accuracy drop found while an already handled drift incident
+    lasts is new evidence.
     """
     observations = sorted(observations, key=lambda o: o.at)
     if not observations:
         return Decision(model_name, False, None, None, "no monitoring windows yet", None, None)
-    found = _incident(model_name, observations, policy)
-    if found is None:
-        return Decision(model_name, False, None, None, "no trigger: drift and accuracy within bounds", None,
-                        observations[-1].window)
-    trigger, priority, reason, start = found
-    run_key = f"retrain|{model_name}|{trigger}|{start}"
     window = observations[-1].window
+    launched_keys = {p.run_key for p in history if p.decision == "launched"}
+    found = list(_incidents(observations, policy))
+    if not found:
+        return Decision(model_name, False, None, None, "no trigger: drift and accuracy within bounds", None, window)
+    open_ = [f for f in found if f"retrain|{model_name}|{f[0]}|{f[3]}" not in launched_keys]
+    trigger, priority, reason, start = (open_ or found)[0]
+    run_key = f"retrain|{model_name}|{trigger}|{start}"
     if not policy.enabled:
         return Decision(model_name, False, trigger, priority, f"{reason}; retraining is disabled for this model",
                         run_key, window)
-    if any(p.run_key == run_key and p.decision == "launched" for p in history):
+    if run_key in launched_keys:
         return Decision(model_name, False, trigger, priority, f"{reason}; already launched for this incident",
                         run_key, window)
     launched = [p.decided_at for p in history if p.decision == "launched"]

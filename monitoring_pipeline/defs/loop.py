@@ -102,7 +102,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
             drift = config.drift
             if drift is not None and i >= drift.day:
                 rows = inject(rows, drift.kind, drift.size, features=list(monitor.features or []) or None,
-                              image_column=monitor.input_column, seed=i)
+                              image_column=monitor.input_column, seed=config.first_data_day + i)
             day = first + timedelta(days=i)
             result = loop.serve_day(wh, monitor, rows, pd.Timestamp(day) + time_of_day,
                                     label_delay=timedelta(hours=config.label_delay_hours),
@@ -171,7 +171,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                     tags={"monitoring/trigger": decision.trigger, "monitoring/model": monitor.name}))
         if requests:
             return requests
-        return dg.SkipReason("; ".join(notes) or "no served models")
+        return dg.SkipReason(" | ".join(notes) or "no served models")
 
     @dg.run_failure_sensor(monitor_all_code_locations=True, default_status=dg.DefaultSensorStatus.RUNNING)
     def monitoring_run_failure_sensor(context: dg.RunFailureSensorContext, warehouse: WarehouseResource):

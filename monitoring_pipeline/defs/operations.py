@@ -50,12 +50,13 @@ def build_jobs(config: MonitorsConfig) -> dict:
 def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefinition]:
     start = datetime.fromisoformat(config.start_date).date()
     running = dg.DefaultScheduleStatus.RUNNING
+    scheduled = [m.name for m in config.monitors if m.scheduled]
 
     def requests(day, run_key_suffix: str):
         if day < start:
             return dg.SkipReason(f"{day} is before the monitors' start_date {start}")
         return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model))
-                for model in config.names]
+                for model in scheduled]
 
     @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["data_drift_job"], default_status=running)
     def data_drift_every_6_hours(context: dg.ScheduleEvaluationContext):

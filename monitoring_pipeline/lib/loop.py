@@ -7,7 +7,8 @@
   ``labels`` a configurable delay later.
 - ``retrain`` trains a challenger on the reference plus recent labeled traffic,
   compares it with the champion on the same held-out latest days, stores the
-  comparison and promotes the challenger only when it is better by the margin.
+  comparison and promotes the challenger only when it is better by the margin and
+  the paired permutation test says the gain is not luck.
 
 Each trained version stores its reference profile (its training data and its outputs
 on it), so the windows after a promotion are judged against what the new champion
@@ -114,6 +115,22 @@ def _input_hash(features: dict) -> str:
     return hashlib.sha1(json.dumps(features, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _records(monitor: Monitor, rows: pd.DataFrame, features: list[str]) -> list[dict]:
+    """What each request sent, as logged: the features, the text or the image (as lists)."""
+    if monitor.modality == "tabular":
+        return [{c: (None if pd.isna(v) else v) for c, v in r.items()}
+                for r in rows[features].to_dict(orient="records")]
+    column = monitor.input_column
+    if monitor.modality == "vision":
+        return [{column: np.round(np.asarray(x, dtype=np.float64), 6).tolist()} for x in rows[column]]
+    return [{column: str(x)} for x in rows[column]]
+
+
+def input_hashes(monitor: Monitor, rows: pd.DataFrame, features: list[str]) -> list[str]:
+    """The ``input_hash`` of each row, as ``serve_day`` logs it."""
+    return [_input_hash(r) for r in _records(monitor, rows, features)]
+
+
 def serve_day(wh: Warehouse, monitor: Monitor, rows: pd.DataFrame, ts: pd.Series, *, label_delay: timedelta,
               prefix: str) -> dict:
     """Serve ``rows`` (features and ``label``) at times ``ts`` with the champion; log the
@@ -132,9 +149,7 @@ def serve_day(wh: Warehouse, monitor: Monitor, rows: pd.DataFrame, ts: pd.Series
         predictions.extend(model.classes_[proba.argmax(axis=1)].tolist())
         confidences.extend(proba.max(axis=1).tolist())
         latency.extend([took] * len(proba))  # each request waits for its batch
-    records = [{c: (None if pd.isna(v) else v) for c, v in r.items()}
-               for r in rows[features].to_dict(orient="records")] if monitor.modality == "tabular" else \
-        [{} for _ in range(len(rows))]
+    records = _records(monitor, rows, features)
     request_ids = [f"{prefix}-{i:05d}" for i in range(len(rows))]
     log = pd.DataFrame({"ts": pd.to_datetime(ts).to_numpy(), "model_name": monitor.name, "model_version": version,
                         "request_id": request_ids, "input_hash": [_input_hash(r) for r in records],
@@ -170,11 +185,14 @@ def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root
     cut = days[-spec.holdout_days]
     fresh, holdout = recent[recent["day"] < cut], recent[recent["day"] >= cut]
     reference = reference_frame(monitor)
+    features = feature_names(monitor, reference)
+    # A request seen again in the holdout (traffic that repeats) must not be trained on.
+    fresh = fresh[~pd.Series(input_hashes(monitor, fresh, features), index=fresh.index)
+                  .isin(set(input_hashes(monitor, holdout, features)))]
     frame = pd.concat([reference, fresh[reference.columns.intersection(fresh.columns)]], ignore_index=True)
     window = f"reference + traffic {days[0]}..{days[-spec.holdout_days - 1]}"
     version, challenger = train_version(wh, monitor, frame, holdout, stage="challenger", root=root,
                                         reason=reason, window=window)
-    features = feature_names(monitor, reference)
     X, y = model_inputs(monitor, holdout, features), labels_of(holdout["label"])
 
     def predictions(model: TrainedModel) -> dict:
@@ -187,10 +205,19 @@ def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root
     comparison = compare_models(predictions(champion), predictions(challenger),
                                 regression_tolerance=monitor.thresholds.regression_tolerance,
                                 improvement_margin=spec.promotion_margin)
-    gain = comparison["metrics"]["accuracy"]["delta"]
-    promoted = gain >= spec.promotion_margin and comparison["status"] != "regressed"
-    verdict = (f"promoted: accuracy {gain:+.3f} on the {len(holdout)} held-out requests of {cut} onwards"
-               if promoted else f"archived: accuracy {gain:+.3f}, below the margin {spec.promotion_margin:g}")
+    accuracy = comparison["metrics"]["accuracy"]
+    gain, p = accuracy["delta"], accuracy["p_value"]
+    # Better by the margin, and not by luck: the paired permutation test must agree.
+    promoted = gain >= spec.promotion_margin and bool(accuracy["significant"]) and comparison["status"] != "regressed"
+    on = f"on the {len(holdout)} held-out requests of {cut} onwards"
+    if promoted:
+        verdict = f"promoted: accuracy {gain:+.3f} {on} (p={p:.3g})"
+    elif gain < spec.promotion_margin:
+        verdict = f"archived: accuracy {gain:+.3f} {on}, below the margin {spec.promotion_margin:g}"
+    elif comparison["status"] == "regressed":
+        verdict = f"archived: regressed on {', '.join(comparison['regressed'])} {on}"
+    else:
+        verdict = f"archived: accuracy {gain:+.3f} {on} is within noise (p={p:.3g})"
     replace_comparison(wh, comparison, model_name=monitor.name,
                        baseline_version=champion_version, candidate_version=version, asset_key="retrain_model_job",
                        partition_key=f"{monitor.name}|{version}", run_id=None)

@@ -78,6 +78,7 @@ class Monitor:
     alerts: dict = field(default_factory=lambda: {"routes": ["log"]})
     retraining: dict = field(default_factory=lambda: {"enabled": True, "cooldown_hours": 24})
     model: ServedModel | None = None  # set: the champion comes from the model registry
+    scheduled: bool = True  # false: the schedules leave it out (its traffic is simulated for chosen days)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def _check(m: Monitor) -> None:
         _fail(name, "task", f"must be classification or regression, got {m.task!r}")
     _check_source(name, "reference", m.reference, traffic=False)
     _check_source(name, "traffic", m.traffic, traffic=True)
+    if not isinstance(m.scheduled, bool):
+        _fail(name, "scheduled", f"must be true or false, got {m.scheduled!r}")
     if m.modality != "tabular" and not m.input_column:
         _fail(name, "input_column", f"is required for a {m.modality} monitor")
     for feature, kind in (m.features or {}).items():

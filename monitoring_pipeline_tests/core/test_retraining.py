@@ -72,6 +72,20 @@ def test_one_incident_is_launched_once():
     assert not again.launch and again.run_key == first.run_key and "already launched" in again.reason
 
 
+def test_an_accuracy_drop_during_a_handled_drift_incident_is_new_evidence():
+    obs = [day(0), day(1, drift="alert")]
+    first = decide(obs)
+    history = [PastDecision(first.run_key, "launched", obs[-1].at)]
+    later = obs + [day(2, drift="alert", accuracy=0.5, baseline_accuracy=0.95)]
+    d = decide(later, history, cooldown_hours=24)
+    assert d.launch and d.trigger == "performance_degradation" and d.run_key.endswith("|2026-03-03")
+    inside = decide(later, history, now=obs[-1].at + timedelta(hours=12), cooldown_hours=24)
+    assert not inside.launch and "cooldown" in inside.reason
+    handled = decide(later + [day(3, drift="alert", accuracy=0.5, baseline_accuracy=0.95)],
+                     history + [PastDecision(d.run_key, "launched", later[-1].at)], cooldown_hours=0)
+    assert not handled.launch and "already launched" in handled.reason
+
+
 def test_a_skipped_decision_does_not_block_the_incident():
     obs = [day(0), day(1, drift="alert")]
     d = decide(obs, [PastDecision(f"retrain|m|critical_data_drift|2026-03-02", "skipped", obs[-1].at)])

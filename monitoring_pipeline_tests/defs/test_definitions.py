@@ -29,7 +29,7 @@ ASSET_DEPS = {  # a snapshot of the asset graph: a change here is a change of th
 def test_definitions_list_jobs_schedules_sensors_and_assets():
     assert {job.name for job in defs.jobs} == {"monitoring_job", "data_drift_job", "reference_job",
                                                "retention_job", "tier5_monitoring_job", "simulate_traffic_job",
-                                               "retrain_model_job", "rollback_model_job"}
+                                               "retrain_model_job", "rollback_model_job", "closed_loop_job"}
     schedules = {s.name: s.cron_schedule for s in defs.schedules}
     assert schedules == {"data_drift_every_6_hours": "0 */6 * * *", "daily_monitoring": "30 0 * * *",
                          "weekly_retention": "0 3 * * 0"}
@@ -59,6 +59,7 @@ def test_schedules_request_one_run_per_model_and_window():
     six = schedules["data_drift_every_6_hours"](context)
     daily = schedules["daily_monitoring"](context)
     weekly = schedules["weekly_retention"](context)
+    # digits_classifier is the story's served model (scheduled: false): its days are simulated.
     assert [str(r.partition_key) for r in six] == ["2026-03-10|breast_cancer_classifier"]
     assert six[0].run_key == "breast_cancer_classifier|2026-03-10|12h"
     assert [str(r.partition_key) for r in daily] == ["2026-03-09|breast_cancer_classifier"]

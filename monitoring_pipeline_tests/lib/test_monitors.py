@@ -15,6 +15,8 @@ def test_the_default_file_loads_with_a_working_monitor():
     monitor = config.monitor("breast_cancer_classifier")
     assert monitor.traffic.source == "bundled" and monitor.champion == "logistic_regression"
     assert monitor.thresholds.slo == {"accuracy": 0.9, "latency_p95_ms": 100, "error_rate": 0.05}
+    served = config.monitor("digits_classifier")  # the closed loop's model
+    assert served.model.kind == "image_cnn" and served.modality == "vision" and not served.scheduled
 
 
 def test_defaults_fill_what_an_entry_leaves_out():
@@ -46,6 +48,7 @@ def test_defaults_fill_what_an_entry_leaves_out():
     ({"alerts": {"routes": ["pager"]}}, "alerts.routes"),
     ({"retraining": {"cooldown_hours": "soon"}}, "retraining.cooldown_hours"),
     ({"speed": 3}, "speed"),
+    ({"scheduled": "no"}, "scheduled"),
 ])
 def test_an_invalid_entry_names_the_model_and_the_field(overrides, field):
     with pytest.raises(MonitorConfigError, match=f"monitor 'm': field '{field}'"):
