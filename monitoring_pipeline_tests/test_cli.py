@@ -118,3 +118,21 @@ def test_tier5_works_for_text(tmp_path):
     out = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c", config)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Model accuracy" in out.stdout
+
+
+def test_tier5_gates_a_trained_checkpoint(tmp_path):
+    from monitoring_pipeline_tests.lib.test_tier5_checkpoints import checkpoint
+
+    good = checkpoint(tmp_path / "models", "digits", "image_cnn", "v1")
+    weak = checkpoint(tmp_path / "models", "digits", "image_cnn", "v2", rows=60, epochs=2)
+    ok = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
+                 tier5_config(tmp_path, "good", candidate={"kind": "checkpoint", "path": good}))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "Model accuracy 0.9" in ok.stdout
+    worse = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
+                    tier5_config(tmp_path, "weak", baseline_run_id=1, candidate={"kind": "checkpoint", "path": weak}))
+    assert worse.returncode != 0 and "Candidate regressed accuracy by" in worse.stdout
+    (Path(weak) / "model.pt").write_bytes(b"not a checkpoint")
+    broken = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
+                     tier5_config(tmp_path, "broken", candidate={"kind": "checkpoint", "path": weak}))
+    assert broken.returncode != 0 and "model not loaded" in broken.stderr

@@ -16,7 +16,9 @@ class EvalOptions(dg.Config):
 
 class CandidateOptions(dg.Config):
     """builtin: a bundled scikit-learn model (``name``, optionally trained on ``train_rows``);
-    predictions: a CSV/Parquet file at ``path`` with a prediction per eval example."""
+    predictions: a CSV/Parquet file at ``path`` with a prediction per eval example;
+    checkpoint: a trained model's directory at ``path`` (model card and weights, as
+    data/models/<model>/<version>/), torch or scikit-learn."""
 
     kind: str = "builtin"
     name: str | None = "logistic_regression"

@@ -1,5 +1,6 @@
 """Evaluation tasks of the Tier 5 gate: a bundled data set's current split as the eval set,
-and the candidate to evaluate on it."""
+and the candidate to evaluate on it (a built-in model, a predictions file, or a trained
+checkpoint such as the closed loop writes under data/models/)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from monitoring_pipeline.demo.bundled import BundledDataset, bundled
 from monitoring_pipeline.demo.models import bundled_model, model_inputs
+from monitoring_pipeline.models import load_checkpoint
 
 from .sources import labels_of
 
@@ -75,8 +77,22 @@ def _from_file(dataset: BundledDataset, spec: dict) -> Candidate:
     return Candidate(spec.get("version") or Path(path).stem, labels_of(frame["prediction"]), proba, classes)
 
 
+def _from_checkpoint(dataset: BundledDataset, spec: dict, batch_size: int) -> Candidate:
+    """A trained checkpoint (data/models/<model>/<version>/): CheckpointError when it does not load."""
+    if not spec.get("path"):
+        raise ValueError("a checkpoint candidate needs 'path', the checkpoint's directory")
+    model, card = load_checkpoint(Path(spec["path"]))
+    inputs = profile_data(dataset, dataset.current)  # what the models take: a frame, texts or [N, C, H, W]
+    n = len(dataset.current)
+    proba = np.concatenate([model.predict_proba(inputs.iloc[i:i + batch_size] if isinstance(inputs, pd.DataFrame)
+                                                else inputs[i:i + batch_size]) for i in range(0, n, batch_size)])
+    version = spec.get("version") or f"{card.get('model_name') or card['kind']}:{card.get('version') or 'checkpoint'}"
+    return Candidate(version, labels_of(model.classes_[proba.argmax(axis=1)]), proba, labels_of(model.classes_))
+
+
 def candidate_predictions(dataset: BundledDataset, spec: dict, batch_size: int) -> Candidate:
-    """The candidate's predictions on the eval set: a built-in model, or a predictions file."""
+    """The candidate's predictions on the eval set: a built-in model, a predictions file
+    or a trained checkpoint."""
     if batch_size < 1:
         raise ValueError("eval.batch_size must be at least 1")
     kind = spec.get("kind", "builtin")
@@ -84,7 +100,9 @@ def candidate_predictions(dataset: BundledDataset, spec: dict, batch_size: int) 
         return _builtin(dataset, spec, batch_size)
     if kind == "predictions":
         return _from_file(dataset, spec)
-    raise ValueError(f"candidate kind must be builtin or predictions, got {kind!r}")
+    if kind == "checkpoint":
+        return _from_checkpoint(dataset, spec, batch_size)
+    raise ValueError(f"candidate kind must be builtin, predictions or checkpoint, got {kind!r}")
 
 
 def scores_for(candidate: Candidate, labels: np.ndarray):
