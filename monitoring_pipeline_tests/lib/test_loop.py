@@ -1,0 +1,77 @@
+"""The loop without Dagster: what serving logs, and what a retraining may train on."""
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.demo.bundled import bundled
+from monitoring_pipeline.lib import loop
+from monitoring_pipeline.lib.monitors import parse_monitors
+from monitoring_pipeline.models import read_card
+from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage.replay import forget_model
+
+ROWS = 60
+
+
+def monitor(name="served", **overrides):
+    entry = {"name": name, "modality": "tabular", "reference": {"source": "bundled", "dataset": "breast_cancer"},
+             "traffic": {"source": "warehouse", "rows_per_day": ROWS},
+             "model": {"kind": "logistic_regression", "holdout_days": 1}, **overrides}
+    return parse_monitors({"start_date": "2026-01-01", "monitors": [entry]}).monitors[0]
+
+
+def serve(wh, m, days):
+    for i in range(days):
+        rows, time_of_day = loop.traffic_day(m, i)
+        day = pd.Timestamp("2026-01-01") + pd.Timedelta(days=i)
+        loop.serve_day(wh, m, rows, day + time_of_day, label_delay=timedelta(hours=1), prefix=f"{m.name}-{i}")
+
+
+def test_a_retraining_never_trains_on_a_request_it_is_judged_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
+    wh, m = Warehouse(tmp_path / "w.duckdb"), monitor()
+    loop.ensure_champion(wh, m)
+    serve(wh, m, 5)  # 300 requests from 171 rows: the traffic repeats
+    result = loop.retrain(wh, m, datetime(2026, 1, 6), reason="test")
+    n = len(bundled("breast_cancer").current)
+    # Labels come an hour late: the last requests of the latest day are not labeled yet.
+    labeled = np.linspace(0, 86_399, ROWS) + 3600 <= 86_400
+    holdout = {(4 * ROWS + k) % n for k in range(ROWS) if labeled[k]}
+    fresh = [(d * ROWS + k) % n for d in range(4) for k in range(ROWS)]
+    kept = sum(1 for row in fresh if row not in holdout)
+    assert kept < len(fresh)  # the repeat is real
+    assert result["holdout_rows"] == len(holdout) == labeled.sum() < ROWS
+    assert result["training_rows"] == len(bundled("breast_cancer").reference) + kept
+    card = read_card(registry.champion(wh, m.name)["path"] if result["promoted"] else
+                     registry.versions(wh, m.name).query("model_version == 'v2'")["path"].iloc[0])
+    assert card["training_rows"] == result["training_rows"]
+
+
+def test_images_and_texts_are_logged_with_an_input_hash_of_their_own(tmp_path):
+    digits = monitor("d", modality="vision", input_column="image",
+                     reference={"source": "bundled", "dataset": "digits"}, model={"kind": "image_cnn"})
+    frame = bundled("digits").current.iloc[[0, 1, 0]].reset_index(drop=True)
+    hashes = loop.input_hashes(digits, frame, ["image"])
+    assert hashes[0] == hashes[2] != hashes[1]
+    texts = monitor("t", modality="text", input_column="text",
+                    reference={"source": "bundled", "dataset": "trump_tweets"}, model={"kind": "text_classifier"})
+    tweets = pd.DataFrame({"text": ["a b", "a c", "a b"]})
+    assert len(set(loop.input_hashes(texts, tweets, ["text"]))) == 2
+
+
+def test_forgetting_a_model_clears_only_that_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
+    wh = Warehouse(tmp_path / "w.duckdb")
+    kept, gone = monitor("kept"), monitor("gone")
+    for m in (kept, gone):
+        loop.ensure_champion(wh, m)
+        serve(wh, m, 1)
+    deleted = forget_model(wh, "gone")
+    assert deleted["inference_log"] == ROWS and deleted["labels"] == ROWS and deleted["model_registry"] == 1
+    for table in ("inference_log", "model_registry", "model_registry_events", "artifacts"):
+        names = set(wh.read(f"SELECT DISTINCT model_name FROM {table}")["model_name"])
+        assert names == {"kept"}, table
+    assert int(wh.read("SELECT count(*) AS n FROM labels")["n"][0]) == ROWS
