@@ -18,7 +18,8 @@ def readme_commands() -> list[str]:
 
 def test_readme_opens_with_the_main_job_and_the_test_command():
     main, tests = readme_commands()
-    assert "dagster job execute" in main and "-j monitoring_job" in main
+    assert "dagster job execute" in main and "-j closed_loop_job" in main
+    assert "DAGSTER_HOME=$PWD/data/dagster_home" in main  # kept, so `dagster dev` shows the same runs
     assert "pytest" in tests
 
 
