@@ -69,6 +69,23 @@ def _infrastructure_alert(wh, model_name: str, window: str, message: str, action
     upsert_alerts(wh, [alert], asset_key=key, partition_key=f"{window}|{model_name}", run_id=None)
 
 
+def _step_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], set[str]]:
+    """The run's failed steps with their root error, and the steps of checks that failed."""
+    events = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
+                                                dg.DagsterEventType.ASSET_CHECK_EVALUATION})
+    failed, checks = {}, set()
+    for record in events:
+        event = record.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+                error = error.cause
+            failed[record.step_key] = "" if error is None else f"{error.cls_name}: {error.message.strip()}"
+        elif not event.event_specific_data.passed:
+            checks.add(record.step_key)
+    return failed, checks
+
+
 def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
     """The loop's jobs (by name) and sensors."""
     monitors = config  # the ops' own ``config`` parameter is their run config
@@ -179,10 +196,14 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
         run = context.dagster_run
         if run.job_name not in MONITORING_JOBS:
             return
+        failed, checks = _step_failures(context.instance, run.run_id)
+        if failed and set(failed) <= checks:
+            return  # a failed blocking check has stored its own alert; a second one would be noise
         partition = run.tags.get("dagster/partition", "")
         day, _, model = partition.partition("|") if "|" in partition else (date.today().isoformat(), "", "")
         model = model or run.tags.get("monitoring/model", "*")
-        message = f"{run.job_name} run {run.run_id[:8]} failed: {context.failure_event.message or 'no message'}"
+        causes = "; ".join(f"{step}: {error}" for step, error in failed.items() if step not in checks)
+        message = f"{run.job_name} run {run.run_id[:8]} failed: {causes or context.failure_event.message or 'no message'}"
         _infrastructure_alert(warehouse.get(), model, day, message[:2000],
                               "Open the run in the Dagster UI; fix the cause and re-execute it.",
                               f"run_failure:{run.job_name}")

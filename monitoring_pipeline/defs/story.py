@@ -87,7 +87,7 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
         simulate = defs.resolve_job_def("simulate_traffic_job")
         monitoring = defs.resolve_job_def("monitoring_job")
         retrain = defs.resolve_job_def("retrain_model_job")
-        sensor = defs.get_sensor_def("retrain_on_drift_sensor")
+        sensor = defs.resolve_sensor_def("retrain_on_drift_sensor")
         first = date.fromisoformat(config.start_date or monitors.start_date)
         timeline = []
         for i in range(config.days):

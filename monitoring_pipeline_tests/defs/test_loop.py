@@ -45,7 +45,7 @@ def monitor_days(defs, days):
 
 
 def tick(defs, instance, warehouse):
-    sensor = defs.get_sensor_def("retrain_on_drift_sensor")
+    sensor = defs.resolve_sensor_def("retrain_on_drift_sensor")
     return sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
 
 
@@ -110,3 +110,35 @@ def test_retraining_a_model_without_a_served_model_is_refused(tmp_path, warehous
         raise_on_error=False)
     assert not result.success
     assert "declares no served model" in str(result.all_events)
+
+
+def failure_alerts(defs, instance, warehouse, result):
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    sensor = defs.resolve_sensor_def("monitoring_run_failure_sensor")
+    sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
+                                              dagster_event=failure, resources={"warehouse": warehouse})
+           .for_run_failure())
+    return warehouse.get().read("SELECT alert_type, message FROM ml_monitoring_alerts "
+                                "WHERE details IS NULL OR message LIKE '%run %failed%'")
+
+
+def test_a_failed_run_becomes_an_alert_but_a_failed_check_is_not_alerted_twice(loop_defs, warehouse):
+    instance = dg.DagsterInstance.ephemeral()
+    simulate(loop_defs, days=1)
+    weights = Path(registry.champion(warehouse.get(), MODEL)["path"]) / "model.pkl"
+    weights.write_bytes(b"truncated")  # the served model's weights are broken: the run itself fails
+    broken = loop_defs.resolve_job_def("simulate_traffic_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config={"ops": {"simulate_traffic": {"config": {
+            "model": MODEL, "days": 1, "start_date": "2026-03-02", "first_data_day": 1}}}})
+    assert not broken.success and not broken.get_asset_check_evaluations()
+    alerts = failure_alerts(loop_defs, instance, warehouse, broken)
+    assert alerts["alert_type"].tolist() == ["SLO_BREACH"]
+    assert "simulate_traffic_job run" in alerts["message"][0] and "model not loaded" in alerts["message"][0]
+    # No traffic on the day: the blocking quality check fails and stores its own alert.
+    empty = loop_defs.resolve_job_def("monitoring_job").execute_in_process(partition_key=window_key("2026-03-20", MODEL), instance=instance,
+                                   raise_on_error=False)
+    assert not empty.success and any(not e.passed for e in empty.get_asset_check_evaluations())
+    before = warehouse.get().read("SELECT count(*) AS n FROM ml_monitoring_alerts")["n"][0]
+    failure_alerts(loop_defs, instance, warehouse, empty)
+    assert warehouse.get().read("SELECT count(*) AS n FROM ml_monitoring_alerts")["n"][0] == before
