@@ -6,14 +6,17 @@ asset then does not run, each of them stores its own alert first. SLO checks rep
 without blocking, so the window's summary and alerts still record the breach.
 """
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
 from monitoring_pipeline.core.alert_rules import comparison_alerts, drift_alerts, quality_alerts
+from monitoring_pipeline.core.diagnosis import WindowFindings, diagnose
 from monitoring_pipeline.core.service import service_metrics, slo_breaches
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import champion_version, version_rows
-from monitoring_pipeline.storage.results import upsert_alerts
+from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 
 from .metadata import markdown_table
 from .partitions import window_of, window_partitions
@@ -66,15 +69,21 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
                                        data_drift_report: dict) -> dg.AssetCheckResult:
         """ERROR when the window's input drift is at alert severity, WARN when at warn."""
         status = data_drift_report["status"]
-        if status == "alert":
+        diagnosis = {}
+        if status == "alert":  # the window's later assets do not run: diagnose and alert here
             step = Step(config, context, warehouse)
-            _store_alerts(step, drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
-                                             window=step.window.day.isoformat(),
-                                             model_version=step.monitor.champion),
+            found = diagnose(WindowFindings(
+                input_drift=data_drift_report, version=step.monitor.champion,
+                previous_version=previous_windows(step.wh, step.monitor.name, step.window.start)["version"]))
+            alerts = drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
+                                  window=step.window.day.isoformat(), model_version=step.monitor.champion)
+            _store_alerts(step, [replace(a, details={**a.details, "diagnosis": found.to_dict()}) for a in alerts],
                           "data_drift_report_has_no_alert")
+            diagnosis = {"diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
+                found.hypothesis + "".join(f"\n- {e}" for e in found.evidence))}
         return dg.AssetCheckResult(passed=status == "ok", severity=ERROR if status == "alert" else WARN,
                                    metadata={"status": status, "summary": data_drift_report["summary"],
-                                             "n_drifted": data_drift_report["n_drifted"]})
+                                             "n_drifted": data_drift_report["n_drifted"], **diagnosis})
 
     @dg.asset_check(asset="baseline_comparison", blocking=True, partitions_def=parts)
     def baseline_comparison_has_no_regression(context, warehouse: WarehouseResource,

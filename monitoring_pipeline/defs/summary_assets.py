@@ -1,5 +1,7 @@
 """The window's verdict (monitoring_summary) and the alerts it raises (monitoring_alerts)."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -10,10 +12,11 @@ from monitoring_pipeline.core.alert_rules import (
     quality_alerts,
     slo_alerts,
 )
+from monitoring_pipeline.core.diagnosis import Diagnosis, WindowFindings, diagnose
 from monitoring_pipeline.core.service import service_metrics, slo_breaches
 from monitoring_pipeline.core.status import monitoring_status, summarize
-from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.storage.results import upsert_alerts
+from monitoring_pipeline.lib.monitors import MonitorsConfig, retraining_policy
+from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 from monitoring_pipeline.storage.runs import save_artifact
 
 from .metadata import markdown_table
@@ -32,6 +35,26 @@ def window_breaches(monitor, served: pd.DataFrame, eval_metrics: dict) -> list[d
         if b["slo"] == "accuracy" and eval_metrics["estimated"]:
             b["message"] += " (estimated from confidences, labels pending)"
     return breaches
+
+
+def window_diagnosis(step: Step, served: pd.DataFrame, data_drift_report: dict, prediction_drift_report: dict,
+                     concept_drift_report: dict, eval_metrics: dict) -> Diagnosis:
+    """The root-cause diagnosis of the window, against the windows before it."""
+    before = previous_windows(step.wh, step.monitor.name, step.window.start)
+    service = service_metrics(served["latency_ms"], served["error"])
+    measured = None if eval_metrics["estimated"] else eval_metrics["metrics"].get("accuracy")
+    return diagnose(WindowFindings(
+        input_drift=data_drift_report, output_drift=prediction_drift_report, concept=concept_drift_report,
+        accuracy=measured, baseline_accuracy=step.reference().metrics.get("accuracy"),
+        max_accuracy_drop=retraining_policy(step.monitor).max_accuracy_drop,
+        version=step.monitor.champion or champion_of(served), previous_version=before["version"],
+        latency_p95_ms=service["latency_p95_ms"], baseline_latency_p95_ms=before["latency_p95_ms"],
+        error_rate=service["error_rate"], baseline_error_rate=before["error_rate"]))
+
+
+def champion_of(served: pd.DataFrame) -> str | None:
+    versions = served["model_version"].dropna().astype(str) if len(served) else pd.Series(dtype=str)
+    return versions.mode().iloc[0] if len(versions) else None
 
 
 def _comparison(baseline_comparison: dict) -> dict | None:
@@ -83,6 +106,9 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                   *slo_alerts(window_breaches(step.monitor, served, eval_metrics), **where),
                   *comparison_alerts(baseline_comparison, **where),
                   *quality_alerts(window_quality(step, served), **where)]
+        diagnosis = window_diagnosis(step, served, data_drift_report, prediction_drift_report, concept_drift_report,
+                                     eval_metrics)
+        alerts = [replace(a, details={**a.details, "diagnosis": diagnosis.to_dict()}) for a in alerts]
         upsert_alerts(step.wh, alerts, asset_key="monitoring_alerts", **step.keys)
         for a in alerts:  # the log route; Slack and e-mail routes come with alert routing
             log = context.log.warning if a.severity != "info" else context.log.info
@@ -91,6 +117,8 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         by_severity = {s: sum(a.severity == s for a in alerts) for s in ("critical", "warning", "info")}
         return dg.Output([a.to_dict() for a in alerts], metadata={
             "alerts": len(alerts), **by_severity,
+            "diagnosis": diagnosis.category, "recommended_action": diagnosis.recommended_action,
+            "hypothesis": dg.MetadataValue.md(diagnosis.hypothesis + "".join(f"\n- {e}" for e in diagnosis.evidence)),
             "table": dg.MetadataValue.md(markdown_table(rows, ["severity", "type", "message"]) if rows else "none")})
 
     return [monitoring_summary, monitoring_alerts]

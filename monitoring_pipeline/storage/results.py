@@ -155,3 +155,20 @@ def open_alerts(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
 def metrics_for_run(wh: Warehouse, run_id: int) -> dict[str, float]:
     rows = wh.read("SELECT metric_name, metric_value FROM ml_performance_metrics WHERE run_id = ?", [run_id])
     return dict(zip(rows["metric_name"], rows["metric_value"]))
+
+
+def previous_windows(wh: Warehouse, model_name: str, before: datetime, days: int = 7) -> dict:
+    """What the ``days`` windows before ``before`` measured: the version that served the
+    latest one, and the median latency p95 and error rate (None when there is none)."""
+    frame = wh.read(
+        """SELECT window_start, model_version, metric_name, metric_value FROM ml_performance_metrics
+           WHERE model_name = ? AND data_split = 'production' AND NOT estimated
+             AND window_start < ? AND window_start >= ? - to_days(?)
+             AND metric_name IN ('latency_p95_ms', 'error_rate')""", [model_name, before, before, days])
+    if frame.empty:
+        return {"version": None, "latency_p95_ms": None, "error_rate": None}
+    latest = frame[frame["window_start"] == frame["window_start"].max()]
+    medians = frame.groupby("metric_name")["metric_value"].median()
+    value = lambda name: None if name not in medians or medians[name] != medians[name] else float(medians[name])  # noqa: E731
+    return {"version": latest["model_version"].dropna().iloc[0] if latest["model_version"].notna().any() else None,
+            "latency_p95_ms": value("latency_p95_ms"), "error_rate": value("error_rate")}

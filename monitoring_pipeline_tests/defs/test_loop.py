@@ -1,6 +1,7 @@
 """The closed loop in Dagster on real data: traffic, drift, the sensor, retraining,
 promotion, rollback, and a corrupt checkpoint that must not crash the sensor."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -62,6 +63,13 @@ def test_drift_is_seen_a_retraining_is_launched_once_and_the_challenger_wins(loo
     status = wh.read("""SELECT current_period AS day, bool_or(drift_detected AND severity = 'alert') AS alert
                         FROM ml_drift_history WHERE drift_type = 'data' GROUP BY ALL ORDER BY 1""")
     assert status["alert"].tolist() == [False] * DRIFT_DAY + [True] * (DAYS - DRIFT_DAY)
+    # Each drift alert carries its diagnosis: a data issue, its features ranked with numbers.
+    details = wh.read("""SELECT details FROM ml_monitoring_alerts WHERE alert_type = 'DRIFT_DETECTED'
+                         AND drift_type = 'data' ORDER BY created_at""")["details"]
+    assert len(details) == DAYS - DRIFT_DAY
+    diagnosis = json.loads(details.iloc[0])["diagnosis"]
+    assert diagnosis["category"] == "data" and diagnosis["action"] == "retrain"
+    assert diagnosis["evidence"][0].startswith("Feature ") and " mean shifted from " in diagnosis["evidence"][0]
 
     instance = dg.DagsterInstance.ephemeral()
     first = tick(loop_defs, instance, warehouse)

@@ -51,6 +51,9 @@ def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
     report = result.output_for_node("data_drift_report")
     plot = result.asset_materializations_for_node("data_drift_report")[0].metadata["plot"].value
     assert report["n_features"] == 30 and plot.startswith("![") and "data:image/png;base64," in plot
+    alerts_meta = result.asset_materializations_for_node("monitoring_alerts")[0].metadata
+    assert alerts_meta["diagnosis"].value == "none"  # a healthy window is diagnosed as such
+    assert alerts_meta["hypothesis"].value.startswith("Nothing abnormal")
 
 
 def test_rerunning_a_window_replaces_its_rows(warehouse):
