@@ -4,6 +4,7 @@ import warnings
 
 import dagster as dg
 
+from monitoring_pipeline.defs.alerting import build_alerting
 from monitoring_pipeline.defs.checks import build_checks
 from monitoring_pipeline.defs.loop import build_loop
 from monitoring_pipeline.defs.operations import build_jobs, build_schedules
@@ -27,12 +28,13 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | None = None) -> dg.Definitions:
     jobs = build_jobs(config)
     loop_jobs, sensors = build_loop(config)
+    alert_jobs, alert_schedules = build_alerting(config)
     return dg.Definitions(
         assets=[*build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
                 *build_summary_assets(config), tier5_report],
         asset_checks=[*build_checks(config), tier5_report_status_is_not_fail],
-        jobs=[*jobs.values(), *loop_jobs.values(), build_story(config), tier5_monitoring_job],
-        schedules=build_schedules(config, jobs),
+        jobs=[*jobs.values(), *loop_jobs.values(), *alert_jobs.values(), build_story(config), tier5_monitoring_job],
+        schedules=[*build_schedules(config, jobs), *alert_schedules],
         sensors=sensors,
         resources={"warehouse": warehouse or WarehouseResource()},
     )

@@ -18,6 +18,7 @@ from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import champion_version, version_rows
 from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 
+from .alerting import deliver
 from .metadata import markdown_table
 from .partitions import window_of, window_partitions
 from .quality import window_quality
@@ -27,8 +28,9 @@ from .window_assets import Step
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-def _store_alerts(step: Step, alerts: list, check_name: str) -> None:
+def _store_alerts(step: Step, alerts: list, check_name: str, config: MonitorsConfig, log=None) -> None:
     upsert_alerts(step.wh, alerts, asset_key=check_name, **step.keys)
+    deliver(step.wh, config, step.monitor.name, log)
 
 
 def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
@@ -42,7 +44,7 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
         quality = window_quality(step, step.served(traffic_window))
         where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
                      model_version=step.monitor.champion)
-        _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality")
+        _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality", config, context.log)
         rows = [{"type": f["type"], "feature": f["feature"], "failed": f["failed"], "message": f["message"]}
                 for f in quality.findings]
         return dg.AssetCheckResult(passed=quality.passed, severity=ERROR, metadata={
@@ -78,7 +80,7 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
             alerts = drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
                                   window=step.window.day.isoformat(), model_version=step.monitor.champion)
             _store_alerts(step, [replace(a, details={**a.details, "diagnosis": found.to_dict()}) for a in alerts],
-                          "data_drift_report_has_no_alert")
+                          "data_drift_report_has_no_alert", config, context.log)
             diagnosis = {"diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
                 found.hypothesis + "".join(f"\n- {e}" for e in found.evidence))}
         return dg.AssetCheckResult(passed=status == "ok", severity=ERROR if status == "alert" else WARN,
@@ -97,7 +99,7 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
             _store_alerts(step, comparison_alerts(baseline_comparison, model_name=step.monitor.name,
                                                   window=step.window.day.isoformat(),
                                                   model_version=step.monitor.champion),
-                          "baseline_comparison_has_no_regression")
+                          "baseline_comparison_has_no_regression", config, context.log)
         return dg.AssetCheckResult(passed=verdict != "regressed", severity=ERROR if confirmed else WARN, metadata={
             "verdict": verdict, "confirmed": bool(confirmed),
             "regressed": ", ".join(baseline_comparison.get("regressed", [])) or "none",

@@ -23,6 +23,7 @@ from monitoring_pipeline.storage import registry
 from monitoring_pipeline.storage.results import upsert_alerts
 from monitoring_pipeline.storage.retraining import observations, past_decisions, record_decision
 
+from .alerting import deliver
 from .resources import WarehouseResource
 
 MONITORING_JOBS = ("monitoring_job", "data_drift_job", "tier5_monitoring_job", "simulate_traffic_job",
@@ -62,11 +63,13 @@ def _served(config: MonitorsConfig, name: str):
     return monitor
 
 
-def _infrastructure_alert(wh, model_name: str, window: str, message: str, action: str, key: str) -> None:
-    """A run or a model that failed: an SLO_BREACH alert of the serving/monitoring service."""
+def _infrastructure_alert(wh, config: MonitorsConfig, model_name: str, window: str, message: str, action: str,
+                          key: str) -> None:
+    """A run or a model that failed: an SLO_BREACH alert of the serving/monitoring service, sent at once."""
     alert = Alert(alert_id(model_name, window, "SLO_BREACH", None, [key]), "critical", "SLO_BREACH", model_name,
                   window, message, action, None, (key,))
     upsert_alerts(wh, [alert], asset_key=key, partition_key=f"{window}|{model_name}", run_id=None)
+    deliver(wh, config, model_name)
 
 
 def _step_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], set[str]]:
@@ -167,7 +170,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
             try:
                 read_card(champion["path"])
             except CheckpointError as error:  # alert and go on: a bad checkpoint never stops the sensor
-                _infrastructure_alert(wh, monitor.name, date.today().isoformat(), str(error),
+                _infrastructure_alert(wh, monitors, monitor.name, date.today().isoformat(), str(error),
                                       "Restore the checkpoint or run rollback_model_job.", "model_not_loaded")
                 notes.append(f"{monitor.name}: {error}")
                 continue
@@ -204,7 +207,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
         model = model or run.tags.get("monitoring/model", "*")
         causes = "; ".join(f"{step}: {error}" for step, error in failed.items() if step not in checks)
         message = f"{run.job_name} run {run.run_id[:8]} failed: {causes or context.failure_event.message or 'no message'}"
-        _infrastructure_alert(warehouse.get(), model, day, message[:2000],
+        _infrastructure_alert(warehouse.get(), monitors, model, day, message[:2000],
                               "Open the run in the Dagster UI; fix the cause and re-execute it.",
                               f"run_failure:{run.job_name}")
 

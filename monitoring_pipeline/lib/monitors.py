@@ -13,13 +13,13 @@ from pathlib import Path
 
 import yaml
 
+from monitoring_pipeline.alerts.routing import AlertPolicy, policy_of
 from monitoring_pipeline.core.methods import DEFAULT_METHODS, METHODS
 from monitoring_pipeline.core.service import SLO_DIRECTIONS
 
 MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical")
-ROUTES = ("log", "slack", "email", "webhook")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
 
 
@@ -175,9 +175,13 @@ def _check(m: Monitor) -> None:
             _fail(name, f"thresholds.slo.{slo}", f"is not an SLO ({', '.join(SLO_DIRECTIONS)})")
         if bound is not None:
             _number(name, f"thresholds.slo.{slo}", bound, 0)
-    routes = m.alerts.get("routes", [])
-    if not isinstance(routes, list) or any(r not in ROUTES for r in routes):
-        _fail(name, "alerts.routes", f"must be a list of {', '.join(ROUTES)}, got {routes!r}")
+    if not isinstance(m.alerts, dict):
+        _fail(name, "alerts", f"must be a mapping, got {m.alerts!r}")
+    try:
+        policy_of(m.alerts)
+    except ValueError as error:  # "alerts.<field>: <problem>"
+        where, _, problem = str(error).partition(": ")
+        _fail(name, where, problem)
     unknown = sorted(set(m.retraining) - set(RETRAINING_FIELDS))
     if unknown:
         _fail(name, f"retraining.{unknown[0]}", f"is not a known field ({', '.join(RETRAINING_FIELDS)})")
@@ -196,6 +200,11 @@ def _check(m: Monitor) -> None:
         _number(name, "model.recent_days", m.model.recent_days, 1, 10_000, integer=True)
         _number(name, "model.holdout_days", m.model.holdout_days, 1, m.model.recent_days, integer=True)
         _number(name, "model.promotion_margin", m.model.promotion_margin, 0, 1)
+
+
+def alert_policy(m: Monitor) -> AlertPolicy:
+    """The monitor's alert routing (validated at load)."""
+    return policy_of(m.alerts)
 
 
 def retraining_policy(m: Monitor):

@@ -12,6 +12,8 @@ from pathlib import Path
 WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
 MONITORS_ENV = "MONITORING_MONITORS"
 MODELS_ENV = "MONITORING_MODELS"
+REPORTS_ENV = "MONITORING_REPORTS"
+METRICS_ENV = "MONITORING_METRICS"
 
 
 def data_dir() -> Path:
@@ -34,3 +36,15 @@ def monitors_path(configured: str | None = None) -> Path:
 def models_dir() -> Path:
     """Where checkpoints go: data/models/<model>/<version>/ (next to the warehouse's default)."""
     return Path(os.environ.get(MODELS_ENV) or data_dir() / "models")
+
+
+def metrics_path(configured: str | None = None) -> Path:
+    """An explicit path, else $MONITORING_METRICS, else data/metrics/monitoring.prom (the file
+    node_exporter's textfile collector reads)."""
+    chosen = configured or os.environ.get(METRICS_ENV)
+    return Path(chosen) if chosen else data_dir() / "metrics" / "monitoring.prom"
+
+
+def reports_dir() -> Path:
+    """Where HTML reports go: $MONITORING_REPORTS, else data/reports/<model>/<window>.html."""
+    return Path(os.environ.get(REPORTS_ENV) or data_dir() / "reports")

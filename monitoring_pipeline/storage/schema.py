@@ -169,6 +169,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             changed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
         )""",
     ]),
+    (3, "alert deliveries", [
+        """CREATE TABLE alert_deliveries (
+            alert_id VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('delivered', 'failed', 'suppressed')),
+            attempts INTEGER NOT NULL,
+            error VARCHAR,
+            dedupe_key VARCHAR,
+            attempted_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        # The latest outcome per alert and channel: 'failed' means still undelivered there.
+        """CREATE VIEW alert_delivery_status AS
+            SELECT alert_id, channel, arg_max(status, attempted_at) AS status,
+                   sum(attempts) AS attempts, max(attempted_at) AS last_attempt_at,
+                   max(CASE WHEN status = 'delivered' THEN attempted_at END) AS delivered_at,
+                   arg_max(error, attempted_at) AS last_error
+            FROM alert_deliveries GROUP BY alert_id, channel""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -29,10 +29,11 @@ ASSET_DEPS = {  # a snapshot of the asset graph: a change here is a change of th
 def test_definitions_list_jobs_schedules_sensors_and_assets():
     assert {job.name for job in defs.jobs} == {"monitoring_job", "data_drift_job", "reference_job",
                                                "retention_job", "tier5_monitoring_job", "simulate_traffic_job",
-                                               "retrain_model_job", "rollback_model_job", "closed_loop_job"}
+                                               "retrain_model_job", "rollback_model_job", "closed_loop_job",
+                                               "acknowledge_alert_job", "alert_digest_job"}
     schedules = {s.name: s.cron_schedule for s in defs.schedules}
     assert schedules == {"data_drift_every_6_hours": "0 */6 * * *", "daily_monitoring": "30 0 * * *",
-                         "weekly_retention": "0 3 * * 0"}
+                         "weekly_retention": "0 3 * * 0", "daily_alert_digest": "0 8 * * *"}
     sensors = {s.name: s.default_status for s in defs.sensors}
     assert sensors == {"retrain_on_drift_sensor": dg.DefaultSensorStatus.RUNNING,
                        "monitoring_run_failure_sensor": dg.DefaultSensorStatus.RUNNING}

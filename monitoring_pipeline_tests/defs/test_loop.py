@@ -150,3 +150,32 @@ def test_a_failed_run_becomes_an_alert_but_a_failed_check_is_not_alerted_twice(l
     before = warehouse.get().read("SELECT count(*) AS n FROM ml_monitoring_alerts")["n"][0]
     failure_alerts(loop_defs, instance, warehouse, empty)
     assert warehouse.get().read("SELECT count(*) AS n FROM ml_monitoring_alerts")["n"][0] == before
+
+
+def test_acknowledging_an_alert_through_the_job_and_the_cli(loop_defs, warehouse, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    simulate(loop_defs, days=1)
+    (Path(registry.champion(warehouse.get(), MODEL)["path"]) / "model_card.json").write_text("{ not json")
+    tick(loop_defs, dg.DagsterInstance.ephemeral(), warehouse)  # stores a critical "model not loaded" alert
+    [alert] = warehouse.get().read("SELECT alert_id FROM ml_monitoring_alerts")["alert_id"].tolist()
+    cli = [str(Path(sys.executable).parent / "monitoring-pipeline"), "alerts"]
+    env = {**os.environ, "MONITORING_WAREHOUSE": warehouse.path}
+    listed = subprocess.run([*cli, "list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0 and alert in listed.stdout and "SLO_BREACH" in listed.stdout
+    ack = subprocess.run([*cli, "ack", alert, "--by", "ana"], env=env, capture_output=True, text=True)
+    assert ack.returncode == 0 and f"acknowledged {alert} (by ana)" in ack.stdout
+    assert subprocess.run([*cli, "list"], env=env, capture_output=True, text=True).stdout.strip() == "no open alerts"
+    again = subprocess.run([*cli, "ack", alert, "--by", "ana"], env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and "no open alert" in again.stderr
+    row = warehouse.get().read("SELECT acknowledged_by, acknowledged_at FROM ml_monitoring_alerts")
+    assert row["acknowledged_by"][0] == "ana" and row["acknowledged_at"].notna().all()
+    job = loop_defs.resolve_job_def("acknowledge_alert_job")
+    missing = job.execute_in_process(run_config={"ops": {"acknowledge": {"config": {"alert_id": alert, "by": "bo"}}}},
+                                     raise_on_error=False)
+    assert not missing.success and "no open alert" in str(missing.all_events)  # already acknowledged
+    deliveries = warehouse.get().read("SELECT channel, status FROM alert_deliveries").values.tolist()
+    assert deliveries == [["log", "delivered"]]  # no channel configured: the log heard it, once
+    assert Path(os.environ["MONITORING_METRICS"]).read_text().count("ml_monitoring_open_alerts{") == 3

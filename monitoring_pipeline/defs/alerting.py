@@ -1,0 +1,69 @@
+"""Alerts that reach people: delivery after every step that stores alerts, the daily
+digest, and acknowledgement as a job."""
+
+import dagster as dg
+
+from monitoring_pipeline.alerts import AlertPolicy
+from monitoring_pipeline.lib.monitors import MonitorsConfig, alert_policy
+from monitoring_pipeline.lib.notify import notify, send_digest
+from monitoring_pipeline.lib.prometheus import write_metrics
+from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.results import acknowledge_alert
+
+from .resources import WarehouseResource
+
+
+def policy_for(config: MonitorsConfig, model_name: str) -> AlertPolicy:
+    return alert_policy(config.monitor(model_name)) if model_name in config.names else AlertPolicy()
+
+
+def deliver(wh: Warehouse, config: MonitorsConfig, model_name: str, log=None) -> list[dict]:
+    """After a step stored alerts (or found none): send what the model's open alerts are
+    owed, and rewrite the Prometheus file. A failed channel is logged and kept
+    undelivered for the next run."""
+    outcomes = notify(wh, model_name, policy_for(config, model_name))
+    for o in outcomes:
+        if o["status"] == "failed" and log is not None:
+            log.warning(f"alert {o['alert_id']} not delivered to {o['channel']}: {o['error']} (retried next run)")
+    write_metrics(wh)
+    return outcomes
+
+
+class AcknowledgeConfig(dg.Config):
+    alert_id: str
+    by: str
+
+
+def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:
+    monitors = config
+
+    @dg.op
+    def acknowledge(context: dg.OpExecutionContext, config: AcknowledgeConfig, warehouse: WarehouseResource) -> str:
+        """Mark an open alert acknowledged: it is not notified again."""
+        if not acknowledge_alert(warehouse.get(), config.alert_id, config.by):
+            raise ValueError(f"no open alert with id {config.alert_id!r}")
+        context.log.info(f"alert {config.alert_id} acknowledged by {config.by}")
+        return config.alert_id
+
+    @dg.op
+    def send_alert_digest(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> dict:
+        """E-mail the day's open warnings (routing: warnings go to Slack at once and to this digest)."""
+        result = send_digest(warehouse.get(), {m.name: alert_policy(m) for m in monitors.monitors})
+        context.log.info(f"digest: {result}")
+        if result["status"] == "failed":
+            raise RuntimeError(f"the digest e-mail failed: {result['error']}; its warnings stay owed")
+        return result
+
+    @dg.job(executor_def=dg.in_process_executor, description="Acknowledge an alert (config: alert_id, by).")
+    def acknowledge_alert_job():
+        acknowledge()
+
+    @dg.job(executor_def=dg.in_process_executor, description="E-mail the open warnings of the day.")
+    def alert_digest_job():
+        send_alert_digest()
+
+    daily_alert_digest = dg.ScheduleDefinition(
+        name="daily_alert_digest", job=alert_digest_job, cron_schedule="0 8 * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING, description="The daily digest e-mail of warnings (seed 14.7).")
+    return ({"acknowledge_alert_job": acknowledge_alert_job, "alert_digest_job": alert_digest_job},
+            [daily_alert_digest])

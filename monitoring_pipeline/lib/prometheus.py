@@ -1,0 +1,117 @@
+"""The latest monitoring results per model, as a Prometheus text file for node_exporter's
+textfile collector (``data/metrics/monitoring.prom`` unless $MONITORING_METRICS says otherwise).
+
+``write_metrics`` reads the warehouse after a monitoring run and rewrites the whole file
+from a fresh registry, so it holds only models the warehouse knows and only values it has:
+a missing or NaN value is left out, never reported as 0. Realized production metrics come
+from the latest window that has them (by ``window_start``, then ``measured_at``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+from .settings import metrics_path
+
+__all__ = ["metrics_path", "write_metrics"]
+
+SEVERITIES = ("critical", "warning", "info")
+QUANTILES = {"latency_p50_ms": "0.5", "latency_p95_ms": "0.95", "latency_p99_ms": "0.99"}
+_METRIC_NAMES = ["accuracy", "error_rate", *QUANTILES]
+
+_MODELS = """SELECT DISTINCT model_name FROM (
+        SELECT model_name FROM runs UNION ALL SELECT model_name FROM ml_performance_metrics
+        UNION ALL SELECT model_name FROM ml_drift_history UNION ALL SELECT model_name FROM ml_monitoring_alerts)
+    WHERE model_name IS NOT NULL ORDER BY model_name"""
+
+_LATEST_METRICS = """SELECT model_name, model_version, metric_name, estimated, metric_value
+    FROM ml_performance_metrics
+    WHERE data_split = 'production' AND list_contains(?, metric_name)
+    QUALIFY row_number() OVER (PARTITION BY model_name, metric_name, estimated
+                               ORDER BY window_start DESC NULLS LAST, measured_at DESC) = 1"""
+
+# Every feature row of the latest current_period per model and drift type.
+_LATEST_DRIFT = """SELECT model_name, drift_type,
+           max(effect_size) FILTER (WHERE isfinite(effect_size)) AS drift_max,
+           avg(CAST(drift_detected AS DOUBLE)) AS drift_share
+    FROM (SELECT * FROM ml_drift_history
+          QUALIFY current_period = max(current_period) OVER (PARTITION BY model_name, drift_type))
+    GROUP BY ALL"""
+
+_OPEN_ALERTS = """SELECT model_name, severity, count(*) AS open_alerts FROM ml_monitoring_alerts
+    WHERE acknowledged_at IS NULL GROUP BY ALL"""
+
+# The warehouse records when a run started but neither its end nor its status, and a run row
+# is created as a window's first step begins; a run that went on to store results counts as a
+# success. started_at holds the session's local wall time (DuckDB's current_timestamp), so it
+# is read back through TIMESTAMPTZ to get the true unix time.
+_LAST_SUCCESS = """SELECT model_name, epoch(CAST(max(started_at) AS TIMESTAMPTZ)) AS last_success
+    FROM runs
+    WHERE model_name IS NOT NULL AND run_id IN (
+        SELECT run_id FROM ml_performance_metrics UNION SELECT run_id FROM ml_drift_history
+        UNION SELECT run_id FROM model_comparisons UNION SELECT run_id FROM artifacts)
+    GROUP BY model_name"""
+
+
+def _known(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _set(gauge: Gauge, value, **labels: str) -> None:
+    if _known(value):
+        gauge.labels(**labels).set(float(value))
+
+
+def _registry(wh: Warehouse) -> CollectorRegistry:
+    registry = CollectorRegistry()
+
+    def gauge(name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(f"ml_monitoring_{name}", doc, ["model", *labels], registry=registry)
+
+    accuracy = gauge("accuracy", "Latest realized production accuracy (labels in).", "version")
+    estimated = gauge("estimated_accuracy", "Latest estimated production accuracy (before labels).", "version")
+    latency = gauge("latency_ms", "Latest production latency quantile, milliseconds.", "quantile")
+    error_rate = gauge("error_rate", "Latest production share of failed requests.")
+    drift_max = gauge("drift_max", "Largest feature effect size in the latest drift window.", "drift_type")
+    drift_share = gauge("drift_share", "Share of features flagged in the latest drift window.", "drift_type")
+    open_alerts = gauge("open_alerts", "Alerts not yet acknowledged.", "severity")
+    last_success = gauge("last_success_timestamp_seconds", "Start of the latest run that stored results.")
+
+    for r in wh.read(_LATEST_METRICS, [_METRIC_NAMES]).itertuples():
+        version = r.model_version if _known(r.model_version) else ""
+        if r.metric_name == "accuracy":
+            _set(estimated if r.estimated else accuracy, r.metric_value, model=r.model_name, version=version)
+        elif r.estimated:
+            continue  # only accuracy is estimated before labels; the service metrics are measured
+        elif r.metric_name == "error_rate":
+            _set(error_rate, r.metric_value, model=r.model_name)
+        else:
+            _set(latency, r.metric_value, model=r.model_name, quantile=QUANTILES[r.metric_name])
+    for r in wh.read(_LATEST_DRIFT).itertuples():
+        _set(drift_max, r.drift_max, model=r.model_name, drift_type=r.drift_type)
+        _set(drift_share, r.drift_share, model=r.model_name, drift_type=r.drift_type)
+    counts = {(r.model_name, r.severity): int(r.open_alerts) for r in wh.read(_OPEN_ALERTS).itertuples()}
+    for model in wh.read(_MODELS)["model_name"]:
+        for severity in SEVERITIES:
+            open_alerts.labels(model=model, severity=severity).set(counts.get((model, severity), 0))
+    for r in wh.read(_LAST_SUCCESS).itertuples():
+        _set(last_success, r.last_success, model=r.model_name)
+    return registry
+
+
+def write_metrics(wh: Warehouse, path: Path | None = None) -> Path:
+    """Rewrite the textfile-collector file from the warehouse; returns its path.
+
+    ``write_to_textfile`` writes a temporary file beside ``path`` and renames it over the
+    old one, so the collector never reads a half-written file.
+    """
+    path = Path(path) if path is not None else metrics_path()
+    registry = _registry(wh)  # read everything before touching the file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+    return path

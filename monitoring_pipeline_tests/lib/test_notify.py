@@ -1,0 +1,211 @@
+"""Alert delivery against real receivers on 127.0.0.1: an aiosmtpd SMTP server (with
+login) and http.server webhooks, each started by the test on a free port."""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from monitoring_pipeline.alerts import channels_from_env, policy_of
+from monitoring_pipeline.core.alert_rules import Alert, alert_id
+from monitoring_pipeline.lib.notify import notify, send_digest
+from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.deliveries import delivery_status
+from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
+
+PASSWORD = "hunter2-not-for-logs"
+SLACK_TOKEN = "T000/B000/slack-secret-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages, self.logins = [], []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope.content.decode())
+        return "250 OK"
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):  # the authenticator
+        self.logins.append(auth_data.login.decode())
+        return AuthResult(success=auth_data.login == b"alerts" and auth_data.password == PASSWORD.encode())
+
+
+class Receiver:
+    """An HTTP server that records each POSTed JSON body by path."""
+
+    def __init__(self, port: int):
+        self.posts = []
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox,
+                            auth_require_tls=False)
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def http_port():
+    return free_port()
+
+
+def channels(smtp_port: int, http_port: int) -> dict:
+    return channels_from_env({
+        "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{http_port}/services/{SLACK_TOKEN}",
+        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{http_port}/hook",
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_USER": "alerts", "SMTP_PASSWORD": PASSWORD,
+        "ALERT_EMAIL_RECIPIENTS": "oncall@example.com, ml@example.com"})
+
+
+def drift_alert(day: str, severity="critical", model="flights") -> Alert:
+    details = {"top_features": [{"feature": "dep_time", "method": "wasserstein", "effect_size": 0.52,
+                                 "ref_mean": 1301.0, "cur_mean": 1544.0}],
+               "diagnosis": {"category": "data", "hypothesis": "The input data shifted: 1 feature drifted.",
+                             "evidence": ["Feature dep_time mean shifted from 1301 to 1544 (+18.7%)"],
+                             "action": "retrain", "recommended_action": "Retrain on recent labeled data."}}
+    return Alert(alert_id(model, day, "DRIFT_DETECTED", "data", ["dep_time"]), severity, "DRIFT_DETECTED", model,
+                 day, "data drift alert on 1 of 7 features: dep_time (wasserstein 0.52)",
+                 "Check the sources of the drifted features; retrain on recent labeled data.", "data", ("dep_time",),
+                 "v1", details)
+
+
+def store(wh, *alerts):
+    for a in alerts:
+        upsert_alerts(wh, [a], asset_key="test", partition_key=f"{a.window}|{a.model_name}", run_id=None)
+
+
+def test_a_critical_alert_reaches_slack_email_and_the_webhook_once(tmp_path, smtp, http_port, caplog):
+    controller, inbox = smtp
+    receiver = Receiver(http_port)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    alert = drift_alert("2026-01-04")
+    store(wh, alert)
+    try:
+        out = notify(wh, "flights", policy_of({}), channels(controller.port, http_port), backoff_s=0.01)
+    finally:
+        receiver.close()
+    assert sorted((o["channel"], o["status"]) for o in out) == [
+        ("email", "delivered"), ("log", "delivered"), ("slack", "delivered"), ("webhook", "delivered")]
+    posts = dict(receiver.posts)
+    assert set(posts) == {"/hook", f"/services/{SLACK_TOKEN}"}
+    slack, hook = posts[f"/services/{SLACK_TOKEN}"], posts["/hook"]
+    for text in (slack["text"], inbox.messages[0]):
+        for part in ("[critical] DRIFT_DETECTED flights 2026-01-04", "dep_time: wasserstein 0.52, mean 1301 -> 1544",
+                     "Feature dep_time mean shifted from 1301 to 1544 (+18.7%)",
+                     "Recommended action: Check the sources of the drifted features"):
+            assert part in text, part
+    assert "To: oncall@example.com, ml@example.com" in inbox.messages[0] and inbox.logins == ["alerts"]
+    assert hook["severity"] == "critical" and hook["custom_details"]["top_features"][0]["cur_mean"] == 1544.0
+    assert notify(wh, "flights", policy_of({}), channels(controller.port, http_port)) == []  # nothing owed now
+
+    # Secrets are never stored or logged.
+    dumped = json.dumps([wh.read(f"SELECT * FROM {t}").astype(str).values.tolist()
+                         for t in ("alert_deliveries", "ml_monitoring_alerts")])
+    for secret in (PASSWORD, SLACK_TOKEN):
+        assert secret not in dumped and secret not in caplog.text
+        assert secret not in repr(channels(controller.port, http_port))
+
+
+def test_a_receiver_that_is_down_leaves_the_alert_undelivered_until_the_next_run(tmp_path, smtp, http_port):
+    controller, _ = smtp
+    wh = Warehouse(tmp_path / "w.duckdb")
+    alert = drift_alert("2026-01-04")
+    store(wh, alert)
+    down = notify(wh, "flights", policy_of({}), channels(controller.port, http_port), attempts=3, backoff_s=0.01)
+    failed = {o["channel"]: o["error"] for o in down if o["status"] == "failed"}
+    assert set(failed) == {"slack", "webhook"} and all("unreachable" in e for e in failed.values())
+    assert all(SLACK_TOKEN not in e and "127.0.0.1" not in e for e in failed.values())
+    status = delivery_status(wh).set_index("channel")
+    assert status.loc["slack", "status"] == "failed" and status.loc["slack", "attempts"] == 3
+    assert status.loc["email", "status"] == "delivered"
+
+    receiver = Receiver(http_port)  # the receiver is back
+    try:
+        again = notify(wh, "flights", policy_of({}), channels(controller.port, http_port), backoff_s=0.01)
+    finally:
+        receiver.close()
+    assert sorted((o["channel"], o["status"]) for o in again) == [("slack", "delivered"), ("webhook", "delivered")]
+    assert set(delivery_status(wh)["status"]) == {"delivered"}
+    history = wh.read("SELECT channel, status FROM alert_deliveries WHERE channel = 'slack' ORDER BY attempted_at")
+    assert history["status"].tolist() == ["failed", "delivered"]  # both attempts are kept
+
+
+def test_duplicates_are_suppressed_and_acknowledged_alerts_stay_quiet(tmp_path, smtp, http_port):
+    controller, inbox = smtp
+    receiver = Receiver(http_port)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    first, same_next_day = drift_alert("2026-01-04"), drift_alert("2026-01-05")
+    acked = drift_alert("2026-01-06", model="other")
+    store(wh, first, acked)
+    assert acknowledge_alert(wh, acked.alert_id, "ana")
+    try:
+        notify(wh, "flights", policy_of({}), channels(controller.port, http_port), backoff_s=0.01)
+        store(wh, same_next_day)
+        out = notify(wh, "flights", policy_of({}), channels(controller.port, http_port), backoff_s=0.01)
+        quiet = notify(wh, "other", policy_of({}), channels(controller.port, http_port), backoff_s=0.01)
+        fresh = notify(wh, "flights", policy_of({"dedupe_hours": 0}), channels(controller.port, http_port))
+    finally:
+        receiver.close()
+    assert sorted((o["channel"], o["status"]) for o in out) == [
+        ("email", "suppressed"), ("log", "delivered"), ("slack", "suppressed"), ("webhook", "suppressed")]
+    assert quiet == [] and fresh == []  # settled deliveries are not re-sent, even without dedupe
+    assert len(inbox.messages) == 1 and len(receiver.posts) == 2
+
+
+def test_warnings_go_to_slack_at_once_and_to_the_daily_digest_info_to_the_log(tmp_path, smtp, http_port):
+    controller, inbox = smtp
+    receiver = Receiver(http_port)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    warning, info = drift_alert("2026-01-04", "warning"), drift_alert("2026-01-05", "info", model="quiet")
+    store(wh, warning, info)
+    ch = channels(controller.port, http_port)
+    try:
+        warned = notify(wh, "flights", policy_of({}), ch, backoff_s=0.01)
+        logged = notify(wh, "quiet", policy_of({}), ch, backoff_s=0.01)
+        digest = send_digest(wh, {"flights": policy_of({})}, ch)
+        again = send_digest(wh, {"flights": policy_of({})}, ch)
+    finally:
+        receiver.close()
+    assert sorted(o["channel"] for o in warned) == ["log", "slack"] and [o["channel"] for o in logged] == ["log"]
+    assert digest == {"sent": 1, "status": "delivered"} and again["sent"] == 0
+    assert len(inbox.messages) == 1 and "[digest] 1 open warning on" in inbox.messages[0]
+    assert "dep_time: wasserstein 0.52" in inbox.messages[0]
+
+
+def test_without_configured_channels_only_the_log_hears(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, drift_alert("2026-01-04"))
+    out = notify(wh, "flights", policy_of({}), channels_from_env({}))
+    assert [(o["channel"], o["status"]) for o in out] == [("log", "delivered")]
+    assert send_digest(wh, {}, channels_from_env({}))["status"] in ("nothing to send", "e-mail is not configured")
