@@ -48,8 +48,9 @@ def test_the_ui_serves_the_definitions(tmp_path):
         assert {"reference_profile", "traffic_window", "data_drift_report", "monitoring_alerts",
                 "tier5_report"} <= assets
         repo = body["data"]["repositoriesOrError"]["nodes"][0]
-        assert {"monitoring_job", "tier5_monitoring_job"} <= {j["name"] for j in repo["jobs"]}
-        assert {s["name"] for s in repo["schedules"]} == {"data_drift_every_6_hours", "daily_monitoring",
+        assert {"monitoring_job", "tier5_monitoring_job", "closed_loop_job",
+                "acknowledge_alert_job"} <= {j["name"] for j in repo["jobs"]}
+        assert {s["name"] for s in repo["schedules"]} == {"data_drift_every_6_hours", "daily_monitoring", "daily_alert_digest",
                                                            "weekly_retention"}
     finally:
         server.terminate()
