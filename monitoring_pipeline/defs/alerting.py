@@ -6,7 +6,10 @@ import dagster as dg
 from monitoring_pipeline.alerts import AlertPolicy
 from monitoring_pipeline.lib.monitors import MonitorsConfig, alert_policy
 from monitoring_pipeline.lib.notify import notify, send_digest
+from monitoring_pipeline.lib.plots import markdown_image
 from monitoring_pipeline.lib.prometheus import write_metrics
+from monitoring_pipeline.lib.report import Report, write_report
+from monitoring_pipeline.lib.sources import Window
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import acknowledge_alert
 
@@ -17,16 +20,28 @@ def policy_for(config: MonitorsConfig, model_name: str) -> AlertPolicy:
     return alert_policy(config.monitor(model_name)) if model_name in config.names else AlertPolicy()
 
 
-def deliver(wh: Warehouse, config: MonitorsConfig, model_name: str, log=None) -> list[dict]:
+def deliver(wh: Warehouse, config: MonitorsConfig, model_name: str, log=None, window: Window | None = None):
     """After a step stored alerts (or found none): send what the model's open alerts are
-    owed, and rewrite the Prometheus file. A failed channel is logged and kept
-    undelivered for the next run."""
+    owed, rewrite the Prometheus file and, for a window, its HTML report. A failed
+    channel is logged and kept undelivered for the next run. Returns the delivery
+    outcomes and the report (None without a window)."""
     outcomes = notify(wh, model_name, policy_for(config, model_name))
     for o in outcomes:
         if o["status"] == "failed" and log is not None:
             log.warning(f"alert {o['alert_id']} not delivered to {o['channel']}: {o['error']} (retried next run)")
     write_metrics(wh)
-    return outcomes
+    report = None if window is None else write_report(wh, model_name, window.day, window.partition_key)
+    return outcomes, report
+
+
+def report_metadata(report: Report | None) -> dict:
+    """The asset's link to its HTML report and the report's key plot."""
+    if report is None:
+        return {}
+    out = {"report": dg.MetadataValue.path(str(report.path))}
+    if report.key_plot_uri:
+        out["report_plot"] = dg.MetadataValue.md(markdown_image(report.key_plot_uri, "key plot of the report"))
+    return out
 
 
 class AcknowledgeConfig(dg.Config):

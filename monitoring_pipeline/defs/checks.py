@@ -18,7 +18,7 @@ from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import champion_version, version_rows
 from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 
-from .alerting import deliver
+from .alerting import deliver, report_metadata
 from .metadata import markdown_table
 from .partitions import window_of, window_partitions
 from .quality import window_quality
@@ -28,9 +28,13 @@ from .window_assets import Step
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-def _store_alerts(step: Step, alerts: list, check_name: str, config: MonitorsConfig, log=None) -> None:
+def _store_alerts(step: Step, alerts: list, check_name: str, config: MonitorsConfig, log=None,
+                  stops: bool = True) -> dict:
+    """Store the gate's alerts and send them. When the gate stops the window (its later
+    assets will not run), write the window's report now; returns the report's metadata."""
     upsert_alerts(step.wh, alerts, asset_key=check_name, **step.keys)
-    deliver(step.wh, config, step.monitor.name, log)
+    _, report = deliver(step.wh, config, step.monitor.name, log, step.window if stops else None)
+    return report_metadata(report)
 
 
 def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
@@ -44,10 +48,11 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
         quality = window_quality(step, step.served(traffic_window))
         where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
                      model_version=step.monitor.champion)
-        _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality", config, context.log)
+        report = _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality", config,
+                               context.log, stops=not quality.passed)
         rows = [{"type": f["type"], "feature": f["feature"], "failed": f["failed"], "message": f["message"]}
                 for f in quality.findings]
-        return dg.AssetCheckResult(passed=quality.passed, severity=ERROR, metadata={
+        return dg.AssetCheckResult(passed=quality.passed, severity=ERROR, metadata={**report,
             "rows": quality.n_rows, "failures": len(quality.failures),
             "findings": dg.MetadataValue.md(markdown_table(rows, ["type", "feature", "failed", "message"])
                                             if rows else "none")})
@@ -79,9 +84,9 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
                 previous_version=previous_windows(step.wh, step.monitor.name, step.window.start)["version"]))
             alerts = drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
                                   window=step.window.day.isoformat(), model_version=step.monitor.champion)
-            _store_alerts(step, [replace(a, details={**a.details, "diagnosis": found.to_dict()}) for a in alerts],
-                          "data_drift_report_has_no_alert", config, context.log)
-            diagnosis = {"diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
+            report = _store_alerts(step, [replace(a, details={**a.details, "diagnosis": found.to_dict()})
+                                          for a in alerts], "data_drift_report_has_no_alert", config, context.log)
+            diagnosis = {**report, "diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
                 found.hypothesis + "".join(f"\n- {e}" for e in found.evidence))}
         return dg.AssetCheckResult(passed=status == "ok", severity=ERROR if status == "alert" else WARN,
                                    metadata={"status": status, "summary": data_drift_report["summary"],
@@ -94,14 +99,15 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
         requests; WARN when it regressed by more than the tolerance but within noise."""
         verdict = baseline_comparison["status"]
         confirmed = verdict == "regressed" and baseline_comparison.get("confirmed", True)
+        report = {}
         if confirmed:
             step = Step(config, context, warehouse)
-            _store_alerts(step, comparison_alerts(baseline_comparison, model_name=step.monitor.name,
-                                                  window=step.window.day.isoformat(),
-                                                  model_version=step.monitor.champion),
-                          "baseline_comparison_has_no_regression", config, context.log)
+            report = _store_alerts(step, comparison_alerts(baseline_comparison, model_name=step.monitor.name,
+                                                           window=step.window.day.isoformat(),
+                                                           model_version=step.monitor.champion),
+                                   "baseline_comparison_has_no_regression", config, context.log)
         return dg.AssetCheckResult(passed=verdict != "regressed", severity=ERROR if confirmed else WARN, metadata={
-            "verdict": verdict, "confirmed": bool(confirmed),
+            **report, "verdict": verdict, "confirmed": bool(confirmed),
             "regressed": ", ".join(baseline_comparison.get("regressed", [])) or "none",
             "reason": baseline_comparison.get("reason", "")})
 

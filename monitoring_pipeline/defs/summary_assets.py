@@ -19,7 +19,7 @@ from monitoring_pipeline.lib.monitors import MonitorsConfig, retraining_policy
 from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 from monitoring_pipeline.storage.runs import save_artifact
 
-from .alerting import deliver
+from .alerting import deliver, report_metadata
 from .metadata import markdown_table
 from .partitions import window_partitions
 from .quality import window_quality
@@ -114,14 +114,14 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         for a in alerts:
             log = context.log.warning if a.severity != "info" else context.log.info
             log(f"[{a.severity}] {a.alert_type} {a.model_name} {a.window}: {a.message} -> {a.recommended_action}")
-        outcomes = deliver(step.wh, config, step.monitor.name, context.log)
+        outcomes, report = deliver(step.wh, config, step.monitor.name, context.log, step.window)
         sent = {c: sum(o["channel"] == c and o["status"] == "delivered" for o in outcomes)
                 for c in ("slack", "email", "webhook")}
         rows = [{"severity": a.severity, "type": a.alert_type, "message": a.message[:120]} for a in alerts]
         by_severity = {s: sum(a.severity == s for a in alerts) for s in ("critical", "warning", "info")}
         return dg.Output([a.to_dict() for a in alerts], metadata={
             "alerts": len(alerts), **by_severity, **{f"sent_{c}": n for c, n in sent.items()},
-            "undelivered": sum(o["status"] == "failed" for o in outcomes),
+            "undelivered": sum(o["status"] == "failed" for o in outcomes), **report_metadata(report),
             "diagnosis": diagnosis.category, "recommended_action": diagnosis.recommended_action,
             "hypothesis": dg.MetadataValue.md(diagnosis.hypothesis + "".join(f"\n- {e}" for e in diagnosis.evidence)),
             "table": dg.MetadataValue.md(markdown_table(rows, ["severity", "type", "message"]) if rows else "none")})

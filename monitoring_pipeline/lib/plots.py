@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from monitoring_pipeline.core.methods import FeaturePair, decile_grid  # noqa: E402
 
 
-def _data_uri(fig) -> str:
+def data_uri(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -54,7 +54,7 @@ def drift_plot(pair: FeaturePair, title: str, limit: int = 20) -> str:
     ax.set_ylabel("share")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    return _data_uri(fig)
+    return data_uri(fig)
 
 
 def markdown_image(uri: str, alt: str) -> str:

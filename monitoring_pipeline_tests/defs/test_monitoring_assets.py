@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -54,6 +57,11 @@ def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
     alerts_meta = result.asset_materializations_for_node("monitoring_alerts")[0].metadata
     assert alerts_meta["diagnosis"].value == "none"  # a healthy window is diagnosed as such
     assert alerts_meta["hypothesis"].value.startswith("Nothing abnormal")
+    report = Path(alerts_meta["report"].value)  # the run's self-contained HTML report
+    assert report == Path(os.environ["MONITORING_REPORTS"]) / MODEL / f"{DAY}_{MODEL}.html"
+    assert summary["summary"] in report.read_text() and "data:image/png;base64," in report.read_text()
+    prom = Path(os.environ["MONITORING_METRICS"]).read_text()
+    assert f'ml_monitoring_accuracy{{model="{MODEL}",version="logistic_regression"}}' in prom
 
 
 def test_rerunning_a_window_replaces_its_rows(warehouse):
@@ -108,6 +116,10 @@ def test_a_drift_alert_fails_the_gate_and_is_recorded(tmp_path, warehouse):
     alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts")
     assert alerts["alert_type"].tolist() == ["DRIFT_DETECTED"] and alerts["severity"][0] == "critical"
     assert count(warehouse.get(), "ml_drift_history", "drift_detected") >= 3
+    # The gate stops the window, so it writes the report itself, with the alert's diagnosis.
+    html = Path(gate.metadata["report"].value).read_text()
+    assert "mean area" in html and 'class="drifted"' in html and gate.metadata["diagnosis"].value == "data"
+    assert "report_plot" in gate.metadata
 
 
 def test_a_regressed_candidate_fails_the_gate(tmp_path, warehouse):

@@ -1,0 +1,126 @@
+"""The HTML report of a window, written from what real monitoring runs stored."""
+
+import re
+from datetime import date
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.defs.resources import WarehouseResource
+from monitoring_pipeline.lib.report import ReportData, read_report_data, render_report, write_report
+from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline_tests.defs.conftest import MODEL, config_of, file_monitor, run_window, traffic_file
+
+HEALTHY, UNLABELED, DRIFTED, STOPPED = (date(2026, 1, d) for d in (3, 4, 5, 6))
+MODERATE = {"mean radius": 1.06, "mean perimeter": 1.06}  # drift at "warn": the window runs to the end
+SEVERE = {"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8}  # the drift gate stops the window
+HEADINGS = ["Drift", "Drifted features: reference vs current", "Output distribution", "Performance over time",
+            "Alerts and diagnosis"]
+
+
+def key(day: date) -> str:
+    return f"{day}|{MODEL}"
+
+
+def monitored_warehouse(folder: Path) -> Warehouse:
+    """Four windows of the real monitoring job over bundled data: healthy, without labels (accuracy
+    estimated), moderately drifted (status warn), and severely drifted (stopped by the drift gate)."""
+    days = [(HEALTHY, {}, True, 1), (UNLABELED, {}, False, 2), (DRIFTED, MODERATE, True, 0), (STOPPED, SEVERE, True, 3)]
+    frames = []
+    for day, shift, labels, seed in days:
+        frame = pd.read_csv(traffic_file(folder / f"{day}.csv", day=day, shift=shift, labels=labels, seed=seed))
+        frames.append(frame.assign(request_id=f"{day}-" + frame["request_id"]))
+    path = folder / "traffic.csv"
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+    config, warehouse = config_of(file_monitor(path)), WarehouseResource(path=str(folder / "warehouse.duckdb"))
+    outcomes = [run_window(config, warehouse, day=day).success for day, *_ in days]
+    assert outcomes == [True, True, True, False]
+    return warehouse.get()
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory) -> Warehouse:
+    return monitored_warehouse(tmp_path_factory.mktemp("monitored"))
+
+
+def assert_self_contained(page: str) -> None:
+    assert "http://" not in page and "https://" not in page and 'src="/' not in page and "url(" not in page
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'src="([^"]*)"', page))
+
+
+def test_a_drifted_window_reports_its_summary_drift_plots_and_diagnosis(wh, tmp_path):
+    report = write_report(wh, MODEL, DRIFTED, key(DRIFTED), root=tmp_path)
+    assert report.path == tmp_path / MODEL / f"{DRIFTED}_{MODEL}.html"
+    page = report.path.read_text()
+    summary = wh.read("SELECT payload->>'summary' AS s FROM artifacts WHERE name = 'monitoring_summary' "
+                      "AND partition_key = ?", [key(DRIFTED)])["s"][0]
+    assert "moderate drift on 2 features" in summary and escape(summary) in page
+    assert 'class="badge status-warn"' in page
+    drifted = re.findall(r'<tr class="drifted"><td>([^<]*)</td>', page)
+    assert drifted == ["mean radius", "mean perimeter"]  # the most drifted first
+    assert page.count('<tr class="stable">') == 28 + 2  # the other inputs, and both outputs
+    assert page.count('<img src="data:image/png;base64,') == 2 + 2 + 1  # drifted features, outputs, accuracy
+    assert 'alt="mean radius reference vs current"' in page
+    diagnosis = wh.read("SELECT details->'diagnosis'->>'hypothesis' AS h FROM ml_monitoring_alerts "
+                        "WHERE partition_key = ?", [key(DRIFTED)])["h"][0]
+    assert diagnosis.startswith("The input data shifted") and escape(diagnosis) in page
+    assert "Feature mean radius mean shifted from" in page
+    assert all(heading in page for heading in HEADINGS) and "not available" not in page
+    assert_self_contained(page)
+    assert report.key_plot_png_b64 and report.key_plot_uri in page  # the mean radius plot
+    assert page.index(report.key_plot_uri) == page.index('<img src="data:image/png;base64,') + len('<img src="')
+
+
+def test_performance_over_time_holds_measured_and_estimated_windows(wh):
+    data = read_report_data(wh, MODEL, DRIFTED, key(DRIFTED))
+    assert [(d, estimated) for d, estimated, _ in data.accuracy] == [
+        (HEALTHY, False), (UNLABELED, True), (DRIFTED, False)]  # never a window after the report's
+    assert all(0.8 < value <= 1.0 for _, _, value in data.accuracy)
+    assert data.reference_accuracy == pytest.approx(0.982, abs=0.01) and data.model_version == "logistic_regression"
+
+
+def test_a_window_stopped_by_the_drift_gate_reports_what_it_stored(wh, tmp_path):
+    page = write_report(wh, MODEL, STOPPED, key(STOPPED), root=tmp_path).path.read_text()
+    assert "not available: no monitoring summary is stored for this window" in page
+    assert 'class="badge status-fail"' in page  # its critical drift alert failed the window
+    assert {"mean radius", "mean perimeter", "mean area"} <= set(
+        re.findall(r'<tr class="drifted"><td>([^<]*)</td>', page))
+    assert "critical</span> <b>DRIFT_DETECTED</b>" in page and "Diagnosis (data): The input data shifted" in page
+    assert_self_contained(page)
+
+
+def test_a_window_with_nothing_stored_renders_notes(tmp_path):
+    report = write_report(Warehouse(tmp_path / "empty.duckdb"), MODEL, DRIFTED, key(DRIFTED), root=tmp_path)
+    page = report.path.read_text()
+    assert page.count("not available:") == 6  # summary, both drift tables, features, outputs, accuracy
+    assert "No alerts were raised for this window." in page and "status-unknown" in page
+    assert "<img" not in page and report.key_plot_png_b64 is None
+    assert_self_contained(page)
+
+
+def test_rewriting_a_report_replaces_it_and_leaves_no_temporary_file(wh, tmp_path):
+    first = write_report(wh, MODEL, HEALTHY, key(HEALTHY), root=tmp_path)
+    second = write_report(wh, MODEL, HEALTHY, key(HEALTHY), root=tmp_path)
+    assert first.path == second.path and list(first.path.parent.iterdir()) == [first.path]
+    assert "No input feature drifted in this window." in second.path.read_text()
+    assert second.key_plot_png_b64 is not None  # the performance plot, when nothing drifted
+
+
+def test_the_default_folder_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MONITORING_REPORTS", str(tmp_path / "reports"))
+    report = write_report(Warehouse(tmp_path / "w.duckdb"), MODEL, DRIFTED, key(DRIFTED))
+    assert report.path == tmp_path / "reports" / MODEL / f"{DRIFTED}_{MODEL}.html"
+
+
+def test_every_text_is_escaped():
+    data = ReportData(model="<model>", day=DRIFTED, partition_key="p", summary={
+        "status": "ok", "summary": "a <b>bold</b> & claim", "reasons": ["<script>alert(1)</script>"]},
+        alerts=({"severity": "info", "alert_type": "SLO_BREACH", "message": "x<y", "recommended_action": None,
+                 "details": {"diagnosis": {"category": "none", "hypothesis": "<i>h</i>", "evidence": ["e&f"],
+                                           "recommended_action": "r"}}},))
+    page = render_report(data)
+    assert "a &lt;b&gt;bold&lt;/b&gt; &amp; claim" in page and "&lt;script&gt;alert(1)" in page
+    assert "&lt;model&gt;" in page and "x&lt;y" in page and "&lt;i&gt;h&lt;/i&gt;" in page and "e&amp;f" in page
+    assert "<b>bold" not in page and page.count("<script>") == 1  # only the image check
