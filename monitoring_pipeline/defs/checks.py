@@ -77,6 +77,9 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
         """ERROR when the window's input drift is at alert severity, WARN when at warn."""
         status = data_drift_report["status"]
         diagnosis = {}
+        if status != "alert":  # the 6-hourly drift job ends here: its window gets its report and numbers too
+            step = Step(config, context, warehouse)
+            diagnosis = _store_alerts(step, [], "data_drift_report_has_no_alert", config, context.log)
         if status == "alert":  # the window's later assets do not run: diagnose and alert here
             step = Step(config, context, warehouse)
             found = diagnose(WindowFindings(

@@ -173,3 +173,6 @@ def test_the_drift_job_runs_only_the_drift_assets(warehouse, job, expected):
     result = run_window(config_of(bundled_monitor()), warehouse, job=job)
     assert result.success
     assert materialized(result) - {"reference_profile"} == expected
+    # The 6-hourly run ends at the drift gate, which writes the window's report and numbers.
+    assert (Path(os.environ["MONITORING_REPORTS"]) / MODEL / f"{DAY}_{MODEL}.html").exists()
+    assert "ml_monitoring_drift_share{" in Path(os.environ["MONITORING_METRICS"]).read_text()
