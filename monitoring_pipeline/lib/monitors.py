@@ -75,7 +75,7 @@ class Monitor:
     champion: str | None = None  # model version serving traffic
     candidate: str | None = None  # a shadow version compared with the champion
     thresholds: Thresholds = field(default_factory=Thresholds)
-    alerts: dict = field(default_factory=lambda: {"routes": ["log"]})
+    alerts: dict = field(default_factory=dict)  # routing (alerts/routing.py): every channel by default
     retraining: dict = field(default_factory=lambda: {"enabled": True, "cooldown_hours": 24})
     model: ServedModel | None = None  # set: the champion comes from the model registry
     scheduled: bool = True  # false: the schedules leave it out (its traffic is simulated for chosen days)

@@ -176,3 +176,21 @@ def test_the_drift_job_runs_only_the_drift_assets(warehouse, job, expected):
     # The 6-hourly run ends at the drift gate, which writes the window's report and numbers.
     assert (Path(os.environ["MONITORING_REPORTS"]) / MODEL / f"{DAY}_{MODEL}.html").exists()
     assert "ml_monitoring_drift_share{" in Path(os.environ["MONITORING_METRICS"]).read_text()
+
+
+def test_a_drift_alert_reaches_slack_from_the_gate_with_its_diagnosis(tmp_path, warehouse, monkeypatch):
+    from monitoring_pipeline_tests.lib.test_notify import Receiver, free_port
+
+    port = free_port()
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{port}/services/hook")
+    receiver = Receiver(port)
+    try:
+        path = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
+        assert not run_window(config_of(file_monitor(path)), warehouse).success
+    finally:
+        receiver.close()
+    [(_, body)] = receiver.posts
+    assert body["text"].startswith("[critical] DRIFT_DETECTED") and "Diagnosis (data): The input data shifted" in body["text"]
+    assert "mean area" in body["text"] and "Recommended action:" in body["text"]
+    status = warehouse.get().read("SELECT channel, status FROM alert_delivery_status ORDER BY channel")
+    assert status.values.tolist() == [["log", "delivered"], ["slack", "delivered"]]
