@@ -26,14 +26,18 @@ from .resources import WarehouseResource
 from .window_assets import Step
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+ALERTS_ASSET = dg.AssetKey("monitoring_alerts")  # publishes the window when the run reaches it
 
 
 def _store_alerts(step: Step, alerts: list, check_name: str, config: MonitorsConfig, log=None,
-                  stops: bool = True) -> dict:
-    """Store the gate's alerts and send them. When the gate stops the window (its later
-    assets will not run), write the window's report now; returns the report's metadata."""
+                  ends_window: bool = True) -> dict:
+    """Store the gate's alerts. When the window's run ends at this gate (it failed, or no
+    later asset publishes), send what is owed and write the window's report and numbers
+    here; returns the report's metadata."""
     upsert_alerts(step.wh, alerts, asset_key=check_name, **step.keys)
-    _, report = deliver(step.wh, config, step.monitor.name, log, step.window if stops else None)
+    if not ends_window:
+        return {}
+    _, report = deliver(step.wh, config, step.monitor.name, log, step.window)
     return report_metadata(report)
 
 
@@ -49,7 +53,7 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
         where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
                      model_version=step.monitor.champion)
         report = _store_alerts(step, quality_alerts(quality, **where), "traffic_window_data_quality", config,
-                               context.log, stops=not quality.passed)
+                               context.log, ends_window=not quality.passed)
         rows = [{"type": f["type"], "feature": f["feature"], "failed": f["failed"], "message": f["message"]}
                 for f in quality.findings]
         return dg.AssetCheckResult(passed=quality.passed, severity=ERROR, metadata={**report,
@@ -76,24 +80,24 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
                                        data_drift_report: dict) -> dg.AssetCheckResult:
         """ERROR when the window's input drift is at alert severity, WARN when at warn."""
         status = data_drift_report["status"]
-        diagnosis = {}
-        if status != "alert":  # the 6-hourly drift job ends here: its window gets its report and numbers too
-            step = Step(config, context, warehouse)
-            diagnosis = _store_alerts(step, [], "data_drift_report_has_no_alert", config, context.log)
+        step = Step(config, context, warehouse)
+        alerts, extra = [], {}
         if status == "alert":  # the window's later assets do not run: diagnose and alert here
-            step = Step(config, context, warehouse)
             found = diagnose(WindowFindings(
                 input_drift=data_drift_report, version=step.monitor.champion,
                 previous_version=previous_windows(step.wh, step.monitor.name, step.window.start)["version"]))
-            alerts = drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
-                                  window=step.window.day.isoformat(), model_version=step.monitor.champion)
-            report = _store_alerts(step, [replace(a, details={**a.details, "diagnosis": found.to_dict()})
-                                          for a in alerts], "data_drift_report_has_no_alert", config, context.log)
-            diagnosis = {**report, "diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
+            alerts = [replace(a, details={**a.details, "diagnosis": found.to_dict()})
+                      for a in drift_alerts(data_drift_report, "data", model_name=step.monitor.name,
+                                            window=step.window.day.isoformat(), model_version=step.monitor.champion)]
+            extra = {"diagnosis": found.category, "hypothesis": dg.MetadataValue.md(
                 found.hypothesis + "".join(f"\n- {e}" for e in found.evidence))}
+        # The 6-hourly drift job ends here too: then this gate publishes the window.
+        selected = context.op_execution_context.job_def.asset_layer.selected_asset_keys
+        extra |= _store_alerts(step, alerts, "data_drift_report_has_no_alert", config, context.log,
+                               ends_window=status == "alert" or ALERTS_ASSET not in selected)
         return dg.AssetCheckResult(passed=status == "ok", severity=ERROR if status == "alert" else WARN,
                                    metadata={"status": status, "summary": data_drift_report["summary"],
-                                             "n_drifted": data_drift_report["n_drifted"], **diagnosis})
+                                             "n_drifted": data_drift_report["n_drifted"], **extra})
 
     @dg.asset_check(asset="baseline_comparison", blocking=True, partitions_def=parts)
     def baseline_comparison_has_no_regression(context, warehouse: WarehouseResource,
