@@ -2,8 +2,11 @@
 
     monitoring-pipeline alerts list [--model M] [--all]
     monitoring-pipeline alerts ack <alert_id> --by <name>
+    monitoring-pipeline alerts resolve <alert_id> --reason "<why>"
 
-It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb).
+An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
+ones, `list --all` the whole history with each alert's status (and when and why it was
+resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb).
 """
 
 from __future__ import annotations
@@ -11,42 +14,64 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pandas as pd
+
 from monitoring_pipeline.lib.settings import warehouse_path
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.results import acknowledge_alert, open_alerts
+from monitoring_pipeline.storage.results import acknowledge_alert, alert_history, open_alerts, resolve_alert
+
+
+def _known(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def _when(value) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _list(wh: Warehouse, model: str | None, everything: bool) -> int:
-    if everything:
-        frame = wh.read("""SELECT * FROM ml_monitoring_alerts WHERE (? IS NULL OR model_name = ?)
-                           ORDER BY created_at DESC""", [model, model])
-    else:
-        frame = open_alerts(wh, model)
+    frame = alert_history(wh, model) if everything else open_alerts(wh, model)
     if frame.empty:
         print("no open alerts" if not everything else "no alerts")
         return 0
     for a in frame.itertuples():
-        acked = f"  acknowledged by {a.acknowledged_by}" if a.acknowledged_at is not None and a.acknowledged_at == a.acknowledged_at else ""
-        print(f"{a.alert_id}  {a.severity:<8}  {a.alert_type:<18}  {a.model_name}  {a.partition_key or ''}  "
-              f"{a.message[:100]}{acked}")
+        notes = []
+        if _known(a.acknowledged_at):
+            notes.append(f"acknowledged by {a.acknowledged_by} at {_when(a.acknowledged_at)}")
+        if a.status == "resolved":
+            notes.append(f"resolved at {_when(a.resolved_at)}: {a.resolution}")
+        print(f"{a.alert_id}  {a.status:<12}  {a.severity:<8}  {a.alert_type:<18}  {a.model_name}  "
+              f"{a.partition_key or ''}  {a.message[:100]}" + "".join(f"  [{n}]" for n in notes))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    alerts = commands.add_parser("alerts", help="list or acknowledge alerts").add_subparsers(dest="action",
-                                                                                             required=True)
+    alerts = commands.add_parser("alerts", help="list, acknowledge or resolve alerts").add_subparsers(
+        dest="action", required=True)
     listing = alerts.add_parser("list", help="open alerts, newest first")
     listing.add_argument("--model")
-    listing.add_argument("--all", action="store_true", help="acknowledged ones too")
-    ack = alerts.add_parser("ack", help="acknowledge an alert: it is not notified again")
+    listing.add_argument("--all", action="store_true",
+                         help="every alert (acknowledged and resolved too) with its status")
+    ack = alerts.add_parser("ack", help="acknowledge an open alert: it is not notified again")
     ack.add_argument("alert_id")
     ack.add_argument("--by", required=True)
+    resolve = alerts.add_parser("resolve", help="resolve an open or acknowledged alert by hand (it is kept)")
+    resolve.add_argument("alert_id")
+    resolve.add_argument("--reason", required=True)
     args = parser.parse_args(argv)
     wh = Warehouse(warehouse_path())
     if args.action == "list":
         return _list(wh, args.model, args.all)
+    if args.action == "resolve":
+        if not args.reason.strip():
+            parser.error("--reason must not be empty")
+        if resolve_alert(wh, args.alert_id, args.reason):
+            print(f"resolved {args.alert_id}: {args.reason.strip()}")
+            return 0
+        print(f"no open or acknowledged alert with id {args.alert_id!r}", file=sys.stderr)
+        return 1
     if acknowledge_alert(wh, args.alert_id, args.by):
         print(f"acknowledged {args.alert_id} (by {args.by})")
         return 0

@@ -1,6 +1,7 @@
-"""End-to-end: the real dagster CLI against a temporary DAGSTER_HOME and warehouse."""
+"""End-to-end: the real dagster and monitoring-pipeline CLIs against a temporary DAGSTER_HOME and warehouse."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,40 @@ def test_tier5_gates_a_trained_checkpoint(tmp_path):
     broken = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
                      tier5_config(tmp_path, "broken", candidate={"kind": "checkpoint", "path": weak}))
     assert broken.returncode != 0 and "model not loaded" in broken.stderr
+
+
+def test_alerts_list_shows_open_ones_and_all_shows_the_history_with_status(tmp_path):
+    from monitoring_pipeline.core.alert_rules import Alert
+    from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    a = {name: Alert(f"alert-{name}", "critical", "SLO_BREACH", MODEL, "2026-01-05", f"{name} breach", "look",
+                     None, (name,)) for name in ("open", "acked", "gone", "manual")}
+    keys = dict(asset_key="monitoring_alerts", partition_key=f"2026-01-05|{MODEL}")
+    upsert_alerts(wh, list(a.values()), **keys, run_id=4)
+    assert acknowledge_alert(wh, "alert-acked", "ana")
+    upsert_alerts(wh, [a["open"], a["acked"], a["manual"]], **keys, run_id=5)  # the rerun no longer raises "gone"
+    cli = [str(Path(sys.executable).parent / "monitoring-pipeline"), "alerts"]
+
+    def run(*args):
+        return subprocess.run([*cli, *args], env=env_for(tmp_path), capture_output=True, text=True, timeout=120)
+
+    resolved = run("resolve", "alert-manual", "--reason", "false positive: upstream backfill")
+    assert resolved.returncode == 0 and "resolved alert-manual: false positive: upstream backfill" in resolved.stdout
+    again = run("resolve", "alert-manual", "--reason", "twice")
+    assert again.returncode == 1 and "no open or acknowledged alert" in again.stderr
+    assert run("resolve", "alert-open").returncode == 2  # --reason is required
+    listed = run("list")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[:2] for line in listed.stdout.splitlines()] == [["alert-open", "open"]]
+    everything = run("list", "--all")
+    assert everything.returncode == 0, everything.stderr
+    lines = {line.split()[0]: line for line in everything.stdout.splitlines()}
+    assert set(lines) == {"alert-open", "alert-acked", "alert-gone", "alert-manual"}
+    assert lines["alert-acked"].split()[1] == "acknowledged" and "acknowledged by ana" in lines["alert-acked"]
+    assert re.search(r"alert-gone\s+resolved\s.*\[resolved at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: "
+                     r"no longer raised by monitoring_alerts \(run 5\)\]", lines["alert-gone"])
+    assert re.search(r"alert-manual\s+resolved\s.*\[resolved at [^\]]*: false positive: upstream backfill\]",
+                     lines["alert-manual"])
+    assert "resolved" not in lines["alert-open"]
+    assert run("list", "--all", "--model", "nobody").stdout.strip() == "no alerts"

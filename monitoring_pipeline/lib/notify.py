@@ -1,11 +1,12 @@
 """What each open alert is still owed, sent and recorded.
 
-``notify`` runs after every monitoring step that stores alerts. For each open
-(unacknowledged) alert of the model, each channel its severity routes to gets it once:
+``notify`` runs after every monitoring step that stores alerts. For each alert of the
+model with status 'open', each channel its severity routes to gets it once (an
+acknowledged or resolved alert is never sent, not even when a rerun raises it again):
 delivered, or suppressed as a duplicate of the same alert sent within the dedupe
 window. A channel that still fails after its retries leaves the alert undelivered
 there (``alert_delivery_status``), and the next run tries again. ``send_digest`` e-mails
-the open warnings once a day.
+the open warnings once a day (again status 'open' only).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ _LATEST_DRIFT = """SELECT model_name, drift_type,
     GROUP BY ALL"""
 
 _OPEN_ALERTS = """SELECT model_name, severity, count(*) AS open_alerts FROM ml_monitoring_alerts
-    WHERE acknowledged_at IS NULL GROUP BY ALL"""
+    WHERE status = 'open' GROUP BY ALL"""
 
 # The warehouse records when a run started but neither its end nor its status, and a run row
 # is created as a window's first step begins; a run that went on to store results counts as a
@@ -79,7 +79,8 @@ def _registry(wh: Warehouse) -> CollectorRegistry:
     error_rate = gauge("error_rate", "Latest production share of failed requests.")
     drift_max = gauge("drift_max", "Largest feature effect size in the latest drift window.", "drift_type")
     drift_share = gauge("drift_share", "Share of features flagged in the latest drift window.", "drift_type")
-    open_alerts = gauge("open_alerts", "Alerts not yet acknowledged.", "severity")
+    open_alerts = gauge("open_alerts", "Alerts with status open (neither acknowledged nor resolved).",
+                        "severity")
     last_success = gauge("last_success_timestamp_seconds", "Start of the latest run that stored results.")
 
     for r in wh.read(_LATEST_METRICS, [_METRIC_NAMES]).itertuples():

@@ -87,10 +87,16 @@ def _reference_accuracy(wh: Warehouse, model: str, version: str | None) -> float
 
 
 def _alert_rows(wh: Warehouse, model: str, partition_key: str) -> tuple[dict, ...]:
-    alerts = wh.read(f"""SELECT severity, alert_type, message, recommended_action, details, acknowledged_by
+    alerts = wh.read(f"""SELECT severity, alert_type, message, recommended_action, details, acknowledged_by,
+                                status, CAST(resolved_at AS VARCHAR) AS resolved_at, resolution
                          FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ?
-                         ORDER BY {_SEVERITY_ORDER}, alert_type""", [model, partition_key]).to_dict("records")
+                         ORDER BY status = 'resolved', {_SEVERITY_ORDER}, alert_type""",
+                     [model, partition_key]).to_dict("records")
     return tuple({**a, "details": json.loads(a["details"]) if a["details"] else {}} for a in alerts)
+
+
+def _status(alert: dict) -> str:
+    return alert.get("status") or "open"
 
 
 def read_report_data(wh: Warehouse, model: str, day: date, partition_key: str) -> ReportData:
@@ -152,8 +158,8 @@ def _drift_table(rows: list[dict]) -> str:
 
 def _header(data: ReportData) -> str:
     summary = data.summary
-    status = summary["status"] if summary else ("fail" if any(a["severity"] == "critical" for a in data.alerts)
-                                                else "unknown")
+    status = summary["status"] if summary else (
+        "fail" if any(a["severity"] == "critical" and _status(a) != "resolved" for a in data.alerts) else "unknown")
     parts = [f"<h1>{escape(data.model)}</h1>",
              f'<p class="meta">window {escape(data.partition_key)} &middot; model version '
              f'{escape(data.model_version or "unknown")} &middot; <span class="badge status-{escape(status)}">'
@@ -197,11 +203,17 @@ def _performance(plots: ReportPlots) -> str:
 
 def _alert(alert: dict) -> str:
     found = alert["details"].get("diagnosis")
-    parts = [f'<li class="alert severity-{escape(alert["severity"])}"><p><span class="badge">'
-             f'{escape(alert["severity"])}</span> <b>{escape(alert["alert_type"])}</b> {escape(alert["message"])}</p>',
+    status = _status(alert)
+    parts = [f'<li class="alert severity-{escape(alert["severity"])} alert-{escape(status)}"><p><span class="badge">'
+             f'{escape(alert["severity"])}</span> <span class="badge alert-status">{escape(status)}</span> '
+             f'<b>{escape(alert["alert_type"])}</b> {escape(alert["message"])}</p>',
              f'<p>Recommended action: {escape(alert["recommended_action"] or "none")}</p>']
     if alert.get("acknowledged_by"):
         parts.append(f'<p class="note">acknowledged by {escape(str(alert["acknowledged_by"]))}</p>')
+    if status == "resolved":
+        when = str(alert.get("resolved_at") or "an unknown time").split(".")[0]
+        parts.append(f'<p class="resolution">resolved at {escape(when)}: '
+                     f'{escape(str(alert.get("resolution") or "no reason recorded"))}</p>')
     if found:
         evidence = "".join(f"<li>{escape(str(e))}</li>" for e in found.get("evidence", []))
         parts.append(f'<div class="diagnosis"><p>Diagnosis ({escape(found["category"])}): '
@@ -224,7 +236,8 @@ tr.drifted{background:#fde2e1;font-weight:bold}.note{color:#666;font-style:itali
 .badge{padding:.1em .5em;border-radius:.3em;background:#ddd}.status-ok{background:#2e7d32;color:#fff}
 .status-warn{background:#f9a825}.status-fail{background:#c62828;color:#fff}.summary{font-size:1.15em}
 .severity-critical{border-left:4px solid #c62828}.severity-warning{border-left:4px solid #f9a825}
-.alert{list-style:none;padding-left:.8em;margin-bottom:1em}img{max-width:100%}figure{margin:.5em 0}"""
+.alert{list-style:none;padding-left:.8em;margin-bottom:1em}.alert-resolved{opacity:.6}
+.resolution{font-weight:bold}img{max-width:100%}figure{margin:.5em 0}"""
 # Writes into the page whether every image decoded, so a headless browser's dumped DOM shows it.
 SCRIPT = """window.addEventListener("load", function () {
   var all = Array.prototype.slice.call(document.images);

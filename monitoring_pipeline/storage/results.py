@@ -2,7 +2,9 @@
 
 Every write for an (asset, partition) replaces that partition's earlier rows in one
 transaction, so re-materializing a window never duplicates it. Alerts are upserted
-instead: their ids are stable, and an acknowledgement is never overwritten or lost.
+instead and never deleted: their ids are stable, each has a status (open ->
+acknowledged -> resolved, re-opened when raised again), and an acknowledgement is
+never overwritten or lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from monitoring_pipeline.core.alert_rules import Alert
 from monitoring_pipeline.core.concept import ConceptDriftResult
 
+from .schema import ALERT_STATUSES
 from .warehouse import Warehouse
 
 
@@ -109,47 +112,97 @@ def replace_comparison(wh: Warehouse, comparison: dict, *, model_name: str, base
     return wh.write(work)
 
 
+def _status(value: str) -> str:
+    """``value`` if it is an alert status; DuckDB cannot hold this as a CHECK added by a
+    migration, so every writer passes its status through here."""
+    if value not in ALERT_STATUSES:
+        raise ValueError(f"alert status must be one of {ALERT_STATUSES}, not {value!r}")
+    return value
+
+
 def upsert_alerts(wh: Warehouse, alerts: list[Alert], *, asset_key: str, partition_key: str,
                   run_id: int | None) -> int:
-    """Insert new alerts, refresh open ones, and retire open ones this write no longer raises.
+    """Store what this write of (asset_key, partition_key) raises; no alert is ever deleted.
 
-    Acknowledged alerts are left exactly as they are.
+    - a new alert is inserted open;
+    - a raised alert that is open is refreshed (severity, message, action, details, run_id);
+    - a raised alert that was resolved is re-opened with fresh content and its resolution
+      cleared; one that had been acknowledged before it was resolved goes back to
+      acknowledged (its acknowledgement is kept, and so the invariant that an open alert
+      has no acknowledgement);
+    - a raised alert that is acknowledged keeps everything but run_id;
+    - an open or acknowledged alert of this (asset_key, partition_key) that this write no
+      longer raises is resolved, with the time and "no longer raised by <asset_key> (run <id>)".
+
+    Returns the number of alerts raised (distinct ids).
     """
-    ids = [a.alert_id for a in alerts]
+    latest = {a.alert_id: a for a in alerts}  # the last of repeated ids wins
+    ids = list(latest)
+    reason = f"no longer raised by {asset_key}" + (f" (run {run_id})" if run_id is not None else "")
 
     def work(conn):
-        for a in alerts:
-            conn.execute(
-                """INSERT INTO ml_monitoring_alerts (alert_id, severity, alert_type, drift_type, model_name,
-                       model_version, affected_features, message, recommended_action, details, asset_key,
-                       partition_key, run_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity,
-                       message = excluded.message, recommended_action = excluded.recommended_action,
-                       details = excluded.details, run_id = excluded.run_id
-                   WHERE ml_monitoring_alerts.acknowledged_at IS NULL""",
-                [a.alert_id, a.severity, a.alert_type, a.drift_type, a.model_name, a.model_version,
-                 json.dumps(list(a.affected_features)), a.message, a.recommended_action,
-                 json.dumps(a.details, default=str), asset_key, partition_key, run_id])
-        stale = "AND acknowledged_at IS NULL" + (
-            f" AND alert_id NOT IN ({', '.join('?' for _ in ids)})" if ids else "")
-        _replace(conn, "ml_monitoring_alerts", asset_key, partition_key, stale, ids)
-        return len(alerts)
+        known = {r[0]: (r[1], r[2]) for r in conn.execute(
+            """SELECT alert_id, status, acknowledged_at IS NOT NULL FROM ml_monitoring_alerts
+               WHERE list_contains(CAST(? AS VARCHAR[]), alert_id)""", [ids]).fetchall()}
+        for a in latest.values():
+            content = [a.severity, a.message, a.recommended_action, json.dumps(a.details, default=str)]
+            status, acknowledged = known.get(a.alert_id, (None, False))
+            if status is None:
+                conn.execute(
+                    """INSERT INTO ml_monitoring_alerts (alert_id, severity, message, recommended_action, details,
+                           alert_type, drift_type, model_name, model_version, affected_features, asset_key,
+                           partition_key, run_id, status)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [a.alert_id, *content, a.alert_type, a.drift_type, a.model_name, a.model_version,
+                     json.dumps(list(a.affected_features)), asset_key, partition_key, run_id, _status("open")])
+            elif status == "acknowledged":
+                conn.execute("UPDATE ml_monitoring_alerts SET run_id = ? WHERE alert_id = ?", [run_id, a.alert_id])
+            else:  # open, or resolved and raised again
+                back = "acknowledged" if status == "resolved" and acknowledged else "open"
+                conn.execute(
+                    """UPDATE ml_monitoring_alerts SET severity = ?, message = ?, recommended_action = ?,
+                           details = ?, run_id = ?, status = ?, resolved_at = NULL, resolution = NULL
+                       WHERE alert_id = ?""", [*content, run_id, _status(back), a.alert_id])
+        conn.execute(
+            """UPDATE ml_monitoring_alerts SET status = ?, resolved_at = current_timestamp, resolution = ?
+               WHERE asset_key = ? AND partition_key = ? AND status IN ('open', 'acknowledged')
+                 AND NOT list_contains(CAST(? AS VARCHAR[]), alert_id)""",
+            [_status("resolved"), reason, asset_key, partition_key, ids])
+        return len(ids)
 
     return wh.write(work)
 
 
 def acknowledge_alert(wh: Warehouse, alert_id: str, by: str) -> bool:
-    """Mark an alert acknowledged; False if no such open alert exists."""
+    """Mark an open alert acknowledged (it is not notified again); False if no such open alert exists."""
     return wh.write(lambda conn: conn.execute(
-        """UPDATE ml_monitoring_alerts SET acknowledged_at = current_timestamp, acknowledged_by = ?
-           WHERE alert_id = ? AND acknowledged_at IS NULL RETURNING alert_id""", [by, alert_id]).fetchone()
-        is not None)
+        """UPDATE ml_monitoring_alerts SET status = ?, acknowledged_at = current_timestamp, acknowledged_by = ?
+           WHERE alert_id = ? AND status = 'open' RETURNING alert_id""",
+        [_status("acknowledged"), by, alert_id]).fetchone() is not None)
+
+
+def resolve_alert(wh: Warehouse, alert_id: str, reason: str) -> bool:
+    """Resolve an open or acknowledged alert by hand, with the reason; False if there is no
+    such alert or it is already resolved. An acknowledgement is kept."""
+    if not reason or not reason.strip():
+        raise ValueError("a resolution needs a reason")
+    return wh.write(lambda conn: conn.execute(
+        """UPDATE ml_monitoring_alerts SET status = ?, resolved_at = current_timestamp, resolution = ?
+           WHERE alert_id = ? AND status IN ('open', 'acknowledged') RETURNING alert_id""",
+        [_status("resolved"), reason.strip(), alert_id]).fetchone() is not None)
 
 
 def open_alerts(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
-    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE acknowledged_at IS NULL
-                      AND (? IS NULL OR model_name = ?) ORDER BY created_at DESC""", [model_name, model_name])
+    """Alerts with status 'open' (neither acknowledged nor resolved), newest first."""
+    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE status = 'open'
+                      AND (? IS NULL OR model_name = ?) ORDER BY created_at DESC, alert_id""",
+                   [model_name, model_name])
+
+
+def alert_history(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
+    """Every alert whatever its status, newest first."""
+    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE (? IS NULL OR model_name = ?)
+                      ORDER BY created_at DESC, alert_id""", [model_name, model_name])
 
 
 def metrics_for_run(wh: Warehouse, run_id: int) -> dict[str, float]:
@@ -172,3 +225,4 @@ def previous_windows(wh: Warehouse, model_name: str, before: datetime, days: int
     value = lambda name: None if name not in medians or medians[name] != medians[name] else float(medians[name])  # noqa: E731
     return {"version": latest["model_version"].dropna().iloc[0] if latest["model_version"].notna().any() else None,
             "latency_p95_ms": value("latency_p95_ms"), "error_rate": value("error_rate")}
+

@@ -187,7 +187,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                    arg_max(error, attempted_at) AS last_error
             FROM alert_deliveries GROUP BY alert_id, channel""",
     ]),
+    # An alert is never deleted: open -> acknowledged -> resolved (and back to open when the
+    # same finding is raised again). DuckDB cannot add a CHECK constraint with ALTER TABLE,
+    # so the writers in results.py validate status against ALERT_STATUSES.
+    (4, "alert lifecycle", [
+        "ALTER TABLE ml_monitoring_alerts ADD COLUMN status VARCHAR NOT NULL DEFAULT 'open'",
+        "ALTER TABLE ml_monitoring_alerts ADD COLUMN resolved_at TIMESTAMP",
+        "ALTER TABLE ml_monitoring_alerts ADD COLUMN resolution VARCHAR",
+        "UPDATE ml_monitoring_alerts SET status = 'acknowledged' WHERE acknowledged_at IS NOT NULL",
+    ]),
 ]
+
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
 
 LATEST = MIGRATIONS[-1][0]
 

@@ -183,6 +183,51 @@ def test_duplicates_are_suppressed_and_acknowledged_alerts_stay_quiet(tmp_path, 
     assert len(inbox.messages) == 1 and len(receiver.posts) == 2
 
 
+def test_acknowledged_and_resolved_alerts_are_never_sent_even_when_raised_again(tmp_path, smtp, http_port):
+    controller, inbox = smtp
+    receiver = Receiver(http_port)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    ch = channels(controller.port, http_port)
+    acked, gone, control = drift_alert("2026-01-04"), drift_alert("2026-01-05"), drift_alert("2026-01-06")
+    policy = policy_of({"dedupe_hours": 0})  # no dedupe: only the status keeps them quiet
+    store(wh, acked, gone)
+    assert acknowledge_alert(wh, acked.alert_id, "ana")
+    upsert_alerts(wh, [], asset_key="test", partition_key="2026-01-05|flights", run_id=2)  # gone is resolved
+    store(wh, acked)  # a rerun raises the acknowledged one again: it stays acknowledged
+    try:
+        quiet = notify(wh, "flights", policy, ch, backoff_s=0.01)
+        quiet_digest = send_digest(wh, {"flights": policy}, ch)
+        store(wh, control)  # an open alert, to show the receivers hear what is sent
+        heard = notify(wh, "flights", policy, ch, backoff_s=0.01)
+        store(wh, gone)  # the resolved finding comes back: open again, and owed
+        back = notify(wh, "flights", policy, ch, backoff_s=0.01)
+    finally:
+        receiver.close()
+    assert quiet == [] and quiet_digest["sent"] == 0
+    assert {o["alert_id"] for o in heard} == {control.alert_id}
+    assert {o["alert_id"] for o in back} == {gone.alert_id}
+    assert len(inbox.messages) == 2 and len(receiver.posts) == 4
+    sent = wh.read("SELECT DISTINCT alert_id FROM alert_deliveries")["alert_id"].tolist()
+    assert acked.alert_id not in sent
+    assert all("2026-01-04" not in m for m in inbox.messages)
+    assert all("2026-01-04" not in json.dumps(body) for _, body in receiver.posts)
+
+
+def test_the_digest_leaves_out_acknowledged_and_resolved_warnings(tmp_path, smtp):
+    controller, inbox = smtp
+    wh = Warehouse(tmp_path / "w.duckdb")
+    ch = channels_from_env({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port), "SMTP_USER": "alerts",
+                            "SMTP_PASSWORD": PASSWORD, "ALERT_EMAIL_RECIPIENTS": "oncall@example.com"})
+    acked, gone, still = (drift_alert(d, "warning") for d in ("2026-01-04", "2026-01-05", "2026-01-06"))
+    store(wh, acked, gone, still)
+    assert acknowledge_alert(wh, acked.alert_id, "ana")
+    upsert_alerts(wh, [], asset_key="test", partition_key="2026-01-05|flights", run_id=None)
+    assert send_digest(wh, {"flights": policy_of({})}, ch) == {"sent": 1, "status": "delivered"}
+    [message] = inbox.messages
+    assert "[digest] 1 open warning" in message and "2026-01-06" in message
+    assert "2026-01-04" not in message and "2026-01-05" not in message
+
+
 def test_warnings_go_to_slack_at_once_and_to_the_daily_digest_info_to_the_log(tmp_path, smtp, http_port):
     controller, inbox = smtp
     receiver = Receiver(http_port)

@@ -55,11 +55,15 @@ def fill(wh) -> None:
         ["m", "data", "f3", 0.05, False, "2026-03-02", 1],
         ["m", "data", "f4", None, False, "2026-03-02", 1],
         ["m", "prediction", "prediction", 0.02, False, "2026-03-02", 1]])
-    insert(wh, "ml_monitoring_alerts", "alert_id, severity, alert_type, model_name, message, acknowledged_at", [
-        ["a1", "critical", "DRIFT_DETECTED", "m", "drift", None],
-        ["a2", "critical", "SLO_BREACH", "m", "errors", None],
-        ["a3", "warning", "SLO_BREACH", "m", "latency", day(3)],  # acknowledged: not open
-        ["a4", "info", "DATA_QUALITY_ISSUE", "m", "nulls", None]])
+    insert(wh, "ml_monitoring_alerts", "alert_id, severity, alert_type, model_name, message, status, "
+                                       "acknowledged_at, resolved_at", [
+        ["a1", "critical", "DRIFT_DETECTED", "m", "drift", "open", None, None],
+        ["a2", "critical", "SLO_BREACH", "m", "errors", "open", None, None],
+        ["a3", "warning", "SLO_BREACH", "m", "latency", "acknowledged", day(3), None],  # not open
+        ["a4", "info", "DATA_QUALITY_ISSUE", "m", "nulls", "open", None, None],
+        ["a5", "critical", "DRIFT_DETECTED", "m", "old drift", "resolved", None, day(4)],  # not open
+        ["a6", "info", "SLO_BREACH", "m", "old", "resolved", day(2), day(3)],  # acknowledged, then resolved
+        ["a7", "warning", "SLO_BREACH", "n", "gone", "resolved", None, day(3)]])
 
 
 def samples(path) -> dict:
@@ -117,3 +121,25 @@ def test_the_default_path_follows_the_environment(wh, tmp_path, monkeypatch):
     assert write_metrics(wh) == tmp_path / "elsewhere.prom" and (tmp_path / "elsewhere.prom").exists()
     monkeypatch.delenv("MONITORING_METRICS")
     assert metrics_path().parts[-2:] == ("metrics", "monitoring.prom")
+
+
+def test_the_open_alerts_gauge_follows_the_alert_lifecycle(wh, tmp_path):
+    from monitoring_pipeline.core.alert_rules import Alert
+    from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
+
+    alerts = [Alert(f"id{i}", "critical", "SLO_BREACH", "m", "2026-03-01", f"breach {i}", "look", None, (f"k{i}",))
+              for i in range(3)]
+    keys = dict(asset_key="monitoring_alerts", partition_key="2026-03-01|m")
+    critical = ("open_alerts", (("model", "m"), ("severity", "critical")))
+
+    def gauge():
+        return samples(write_metrics(wh, tmp_path / "monitoring.prom"))[critical]
+
+    upsert_alerts(wh, alerts, **keys, run_id=None)
+    assert gauge() == 3
+    assert acknowledge_alert(wh, "id0", "ana")
+    assert gauge() == 2
+    upsert_alerts(wh, alerts[:2], **keys, run_id=None)  # id2 is resolved, id0 stays acknowledged
+    assert gauge() == 1
+    upsert_alerts(wh, alerts, **keys, run_id=None)  # id2 is raised again: open
+    assert gauge() == 2

@@ -124,3 +124,29 @@ def test_every_text_is_escaped():
     assert "a &lt;b&gt;bold&lt;/b&gt; &amp; claim" in page and "&lt;script&gt;alert(1)" in page
     assert "&lt;model&gt;" in page and "x&lt;y" in page and "&lt;i&gt;h&lt;/i&gt;" in page and "e&amp;f" in page
     assert "<b>bold" not in page and page.count("<script>") == 1  # only the image check
+
+
+def test_resolved_alerts_stay_in_the_report_marked_with_when_and_why(tmp_path):
+    from monitoring_pipeline.core.alert_rules import Alert
+    from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    gone, acked, still = (Alert(f"id-{n}", sev, "SLO_BREACH", MODEL, str(HEALTHY), f"{n} breach", "look", None, (n,))
+                          for n, sev in (("gone", "critical"), ("acked", "warning"), ("still", "info")))
+    upsert_alerts(wh, [gone, acked, still], asset_key="monitoring_alerts", partition_key=key(HEALTHY), run_id=1)
+    assert acknowledge_alert(wh, acked.alert_id, "ana")
+    upsert_alerts(wh, [acked, still], asset_key="monitoring_alerts", partition_key=key(HEALTHY), run_id=2)
+    data = read_report_data(wh, MODEL, HEALTHY, key(HEALTHY))
+    assert [(a["message"], a["status"]) for a in data.alerts] == [
+        ("acked breach", "acknowledged"), ("still breach", "open"), ("gone breach", "resolved")]  # resolved last
+    page = render_report(data)
+    items = re.findall(r'<li class="alert [^"]*">.*?</li>', page, re.S)
+    assert len(items) == 3
+    resolved = next(i for i in items if "gone breach" in i)
+    assert "alert-resolved" in resolved and ">resolved</span>" in resolved
+    assert re.search(r"resolved at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: no longer raised by monitoring_alerts \(run 2\)",
+                     resolved)
+    acknowledged = next(i for i in items if "acked breach" in i)
+    assert ">acknowledged</span>" in acknowledged and "acknowledged by ana" in acknowledged
+    assert "resolved at" not in acknowledged
+    assert 'class="badge status-unknown"' in page  # no summary, and the only critical alert is resolved

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -10,12 +11,16 @@ import pytest
 from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
 from monitoring_pipeline.core.alert_rules import drift_alerts
 from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import schema
 from monitoring_pipeline.storage.results import (
+    _status,
     acknowledge_alert,
+    alert_history,
     open_alerts,
     replace_comparison,
     replace_drift,
     replace_metrics,
+    resolve_alert,
     upsert_alerts,
 )
 from monitoring_pipeline.storage.runs import (
@@ -132,7 +137,121 @@ def test_alerts_upsert_and_keep_acknowledgements(wh):
     fresh = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-03")
     upsert_alerts(wh, fresh, asset_key="monitoring_alerts", partition_key="2026-01-03|m", run_id=None)
     upsert_alerts(wh, [], asset_key="monitoring_alerts", partition_key="2026-01-03|m", run_id=None)
-    assert count(wh, "ml_monitoring_alerts") == 1  # the open one was retired, the acknowledged one kept
+    assert count(wh, "ml_monitoring_alerts") == 2  # no alert is ever deleted: both were resolved
+    assert set(wh.read("SELECT status FROM ml_monitoring_alerts")["status"]) == {"resolved"}
+
+
+def alert_rows(wh) -> dict:
+    rows = wh.read("SELECT * FROM ml_monitoring_alerts ORDER BY alert_id").to_dict("records")
+    return {r["alert_id"]: r for r in rows}
+
+
+def test_an_alert_a_rerun_no_longer_raises_is_resolved_with_time_and_reason(wh):
+    [drift] = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-02")
+    [other] = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-03")
+    keys = dict(asset_key="monitoring_alerts", partition_key="2026-01-02|m")
+    upsert_alerts(wh, [drift], **keys, run_id=6)
+    upsert_alerts(wh, [other], asset_key="monitoring_alerts", partition_key="2026-01-03|m", run_id=6)
+    before = wh.read("SELECT CAST(current_timestamp AS TIMESTAMP) AS t")["t"][0]
+    upsert_alerts(wh, [], **keys, run_id=7)  # the rerun of the window no longer raises it
+    rows = alert_rows(wh)
+    assert len(rows) == 2  # still there
+    row = rows[drift.alert_id]
+    assert row["status"] == "resolved" and row["resolved_at"] >= before
+    assert row["resolution"] == "no longer raised by monitoring_alerts (run 7)"
+    assert row["message"] == drift.message and row["acknowledged_by"] is None
+    assert rows[other.alert_id]["status"] == "open"  # another window is untouched
+    assert open_alerts(wh)["alert_id"].tolist() == [other.alert_id]
+    assert set(alert_history(wh)["alert_id"]) == {drift.alert_id, other.alert_id}
+    assert alert_history(wh, "nobody").empty
+    upsert_alerts(wh, [], **keys, run_id=8)  # already resolved: its time and reason stay
+    assert alert_rows(wh)[drift.alert_id]["resolution"].endswith("(run 7)")
+    upsert_alerts(wh, [], asset_key="another_check", partition_key="2026-01-03|m", run_id=8)
+    assert alert_rows(wh)[other.alert_id]["status"] == "open"  # another asset's write does not resolve it
+
+
+def test_a_resolved_alert_raised_again_reopens_with_fresh_content(wh):
+    [drift] = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-02")
+    keys = dict(asset_key="monitoring_alerts", partition_key="2026-01-02|m")
+    upsert_alerts(wh, [drift], **keys, run_id=1)
+    upsert_alerts(wh, [], **keys, run_id=2)
+    assert alert_rows(wh)[drift.alert_id]["status"] == "resolved"
+    back = replace(drift, message="drift is back", severity="warning")
+    assert upsert_alerts(wh, [back], **keys, run_id=3) == 1
+    row = alert_rows(wh)[drift.alert_id]
+    assert (row["status"], row["message"], row["severity"], row["run_id"]) == ("open", "drift is back", "warning", 3)
+    assert pd.isna(row["resolved_at"]) and row["resolution"] is None
+    assert open_alerts(wh)["alert_id"].tolist() == [drift.alert_id] and count(wh, "ml_monitoring_alerts") == 1
+    assert resolve_alert(wh, drift.alert_id, "fixed upstream")
+    upsert_alerts(wh, [drift], **keys, run_id=4)  # a manual resolution is re-opened by the finding too
+    assert alert_rows(wh)[drift.alert_id]["status"] == "open"
+
+
+def test_an_acknowledged_alert_no_longer_raised_is_resolved_and_keeps_its_acknowledgement(wh):
+    [drift] = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-02")
+    keys = dict(asset_key="monitoring_alerts", partition_key="2026-01-02|m")
+    upsert_alerts(wh, [drift], **keys, run_id=1)
+    assert acknowledge_alert(wh, drift.alert_id, "ana")
+    upsert_alerts(wh, [replace(drift, message="changed")], **keys, run_id=2)  # raised again: left as it is
+    row = alert_rows(wh)[drift.alert_id]
+    assert (row["status"], row["acknowledged_by"], row["message"], row["run_id"]) == (
+        "acknowledged", "ana", drift.message, 2)
+    acknowledged_at = row["acknowledged_at"]
+    upsert_alerts(wh, [], **keys, run_id=3)
+    row = alert_rows(wh)[drift.alert_id]
+    assert row["status"] == "resolved" and row["resolution"] == "no longer raised by monitoring_alerts (run 3)"
+    assert row["acknowledged_by"] == "ana" and row["acknowledged_at"] == acknowledged_at
+    assert not acknowledge_alert(wh, drift.alert_id, "bob")  # only an open alert can be acknowledged
+    upsert_alerts(wh, [drift], **keys, run_id=4)  # back: still acknowledged by ana, so it is not re-sent
+    row = alert_rows(wh)[drift.alert_id]
+    assert (row["status"], row["acknowledged_by"], row["resolution"]) == ("acknowledged", "ana", None)
+    assert open_alerts(wh).empty
+
+
+def test_resolving_an_alert_by_hand(wh):
+    [drift] = drift_alerts(_report(1.0), "data", model_name="m", window="2026-01-02")
+    upsert_alerts(wh, [drift], asset_key="monitoring_alerts", partition_key="2026-01-02|m", run_id=None)
+    with pytest.raises(ValueError, match="reason"):
+        resolve_alert(wh, drift.alert_id, "  ")
+    assert not resolve_alert(wh, "no-such-alert", "x")
+    assert resolve_alert(wh, drift.alert_id, "false positive: sensor recalibrated")
+    assert not resolve_alert(wh, drift.alert_id, "again")  # already resolved
+    row = alert_rows(wh)[drift.alert_id]
+    assert row["status"] == "resolved" and row["resolution"] == "false positive: sensor recalibrated"
+    assert pd.notna(row["resolved_at"]) and open_alerts(wh).empty
+    with pytest.raises(ValueError, match="status"):
+        _status("closed")
+
+
+def test_a_version_3_warehouse_migrates_to_the_alert_lifecycle(tmp_path, monkeypatch):
+    path = tmp_path / "v3.duckdb"
+    with monkeypatch.context() as patch:  # the code as it was at schema version 3
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        patch.setattr(schema, "LATEST", 3)
+        conn = duckdb.connect(str(path))
+        assert schema.migrate(conn) == 3
+        columns = "alert_id, severity, alert_type, model_name, message, partition_key, asset_key, acknowledged_at, " \
+                  "acknowledged_by"
+        conn.executemany(f"INSERT INTO ml_monitoring_alerts ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            ["open1", "critical", "DRIFT_DETECTED", "m", "drift", "p|m", "monitoring_alerts", None, None],
+            ["acked", "warning", "SLO_BREACH", "m", "slow", "p|m", "monitoring_alerts", "2026-01-02 10:00", "ana"]])
+        conn.close()
+    wh = Warehouse(path)  # opened by the current code: migrated to the latest version
+    assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST >= 4
+    rows = alert_rows(wh)
+    assert {k: r["status"] for k, r in rows.items()} == {"open1": "open", "acked": "acknowledged"}
+    assert rows["acked"]["acknowledged_by"] == "ana" and pd.isna(rows["open1"]["resolved_at"])
+    columns = wh.read("""SELECT column_name, is_nullable, column_default FROM information_schema.columns
+                         WHERE table_name = 'ml_monitoring_alerts'""").set_index("column_name")
+    assert columns.loc["status", "is_nullable"] == "NO" and "open" in columns.loc["status", "column_default"]
+    assert {"resolved_at", "resolution"} <= set(columns.index)
+    with pytest.raises(duckdb.ConstraintException):  # the primary key survived the ALTERs
+        wh.write(lambda c: c.execute("INSERT INTO ml_monitoring_alerts (alert_id, severity, alert_type, model_name,"
+                                     " message) VALUES ('open1', 'info', 'SLO_BREACH', 'm', 'dup')"))
+    upsert_alerts(wh, [], asset_key="monitoring_alerts", partition_key="p|m", run_id=5)  # works on the old rows
+    rows = alert_rows(wh)
+    assert {k: r["status"] for k, r in rows.items()} == {"open1": "resolved", "acked": "resolved"}
+    assert rows["acked"]["acknowledged_by"] == "ana"
 
 
 def test_sql_takes_user_strings_as_parameters(wh):
