@@ -133,3 +133,18 @@ def concept_drift(
         reference_score=reference_score, reference_on_current=on_current, current_score=current_score,
         performance_change=on_current - reference_score, drifted=bool(reasons),
         severity="alert" if broken else ("warn" if reasons else "ok"), reasons=reasons)
+
+
+def image_features(images, grid: int = 8) -> pd.DataFrame:
+    """Images [N, C, H, W] as tabular features for :func:`concept_drift`: each channel
+    average-pooled to at most ``grid`` x ``grid`` cells (an 8x8 digit stays as it is),
+    named ``ch{channel}_r{row}_c{column}``."""
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim != 4 or 0 in x.shape:
+        raise ValueError(f"images must be a non-empty [N, C, H, W] array, got shape {x.shape}")
+    n, c, h, w = x.shape
+    gh, gw = min(grid, h), min(grid, w)
+    rows, cols = np.array_split(np.arange(h), gh), np.array_split(np.arange(w), gw)
+    pooled = np.stack([x[:, :, r][:, :, :, k].mean(axis=(2, 3)) for r in rows for k in cols], axis=2)
+    names = [f"ch{ch}_r{i}_c{j}" for ch in range(c) for i in range(gh) for j in range(gw)]
+    return pd.DataFrame(pooled.reshape(n, c * gh * gw), columns=names)

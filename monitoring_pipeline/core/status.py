@@ -22,13 +22,14 @@ def _pct(delta: float) -> str:
 
 
 def monitoring_status(comparison: Mapping | None, drift: Mapping | None,
-                      warnings: Sequence[str] = ()) -> tuple[str, list[str]]:
+                      warnings: Sequence[str] = (), failures: Sequence[str] = ()) -> tuple[str, list[str]]:
     """("ok" | "warn" | "fail", reasons). Either input may be None (not run).
 
     ``warnings`` are further findings (an SLO breach, concept drift) that make an
-    otherwise clean window "warn" without failing it.
+    otherwise clean window "warn" without failing it; ``failures`` (data that fails its
+    quality checks) fail it, and come first among the reasons.
     """
-    status, reasons = "ok", []
+    status, reasons = ("fail", list(failures)) if failures else ("ok", [])
     if comparison is not None:
         confirmed = comparison.get("confirmed", True)
         for name in comparison.get("regressed", []):
@@ -39,7 +40,7 @@ def monitoring_status(comparison: Mapping | None, drift: Mapping | None,
             reasons.append(f"{name} regressed by {_pct(row['delta'])} "
                            f"({row['baseline']:.3f} -> {row['candidate']:.3f}{caveat})")
         if comparison.get("status") == "regressed":
-            status = "fail" if confirmed else "warn"
+            status = "fail" if confirmed or status == "fail" else "warn"
     if drift is not None:
         drifted = _drifted(drift)
         if drift.get("status") == "alert":

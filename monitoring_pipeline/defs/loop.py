@@ -26,7 +26,7 @@ from monitoring_pipeline.storage.retraining import observations, past_decisions,
 from .alerting import deliver
 from .resources import WarehouseResource
 
-MONITORING_JOBS = ("monitoring_job", "data_drift_job", "tier5_monitoring_job", "simulate_traffic_job",
+MONITORING_JOBS = ("monitoring_job", "tier5_monitoring_job", "simulate_traffic_job",
                    "retrain_model_job")
 
 
@@ -49,6 +49,7 @@ class SimulateConfig(dg.Config):
     first_data_day: int = 0  # which day of the data set the first simulated day serves
     label_delay_hours: float = 24.0
     drift: DriftConfig | None = None
+    second_drift: DriftConfig | None = None  # a further shift, on top of the first from its own day
 
 
 class RollbackConfig(dg.Config):
@@ -119,8 +120,8 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
         served = []
         for i in range(config.days):
             rows, time_of_day = loop.traffic_day(monitor, config.first_data_day + i)
-            drift = config.drift
-            if drift is not None and i >= drift.day:
+            applied = [d for d in (config.drift, config.second_drift) if d is not None and i >= d.day]
+            for drift in applied:
                 rows = inject(rows, drift.kind, drift.size, features=list(monitor.features or []) or None,
                               image_column=monitor.input_column, seed=config.first_data_day + i)
             day = first + timedelta(days=i)
@@ -128,7 +129,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                                     label_delay=timedelta(hours=config.label_delay_hours),
                                     prefix=f"{monitor.name}-{day.isoformat()}")
             served.append({"day": day.isoformat(), **result,
-                           "drift": f"{drift.kind} {drift.size:g}" if drift is not None and i >= drift.day else ""})
+                           "drift": " + ".join(f"{d.kind} {d.size:g}" for d in applied)})
             context.log.info(f"{day}: {result['requests']} requests served by {result['version']}, "
                              f"accuracy {result['accuracy']:.3f}")
         context.add_output_metadata({"days": len(served), "requests": sum(s["requests"] for s in served),

@@ -1,4 +1,9 @@
-"""Jobs and schedules: the whole window, drift every 6 hours, the daily run, weekly retention."""
+"""Jobs and schedules: the whole window every 6 hours and once a day, weekly retention.
+
+Every run of a window computes and stores all of its findings (drift of inputs,
+outputs and concept, metrics, comparison, summary, alerts, report): the 6-hourly run
+judges today's window so far, the daily run yesterday's complete one.
+"""
 
 from datetime import datetime, timedelta
 
@@ -10,8 +15,6 @@ from monitoring_pipeline.storage.traffic import delete_raw_logs
 from .partitions import window_key
 from .resources import WarehouseResource
 from .window_assets import GROUP
-
-DRIFT_ASSETS = ("traffic_window", "current_profile", "data_drift_report", "prediction_drift_report")
 
 
 def build_jobs(config: MonitorsConfig) -> dict:
@@ -36,9 +39,8 @@ def build_jobs(config: MonitorsConfig) -> dict:
     return {
         "monitoring_job": dg.define_asset_job(
             "monitoring_job", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
-            description="The whole monitoring of one window: traffic, drift, metrics, comparison, summary, alerts."),
-        "data_drift_job": dg.define_asset_job(
-            "data_drift_job", selection=dg.AssetSelection.assets(*DRIFT_ASSETS), executor_def=dg.in_process_executor, description="Input and prediction drift of one window."),
+            description="The whole monitoring of one window: traffic, drift, metrics, comparison, summary, alerts, "
+                        "then the blocking gates (a failed gate fails the run and skips approved_window)."),
         "reference_job": dg.define_asset_job(
             "reference_job", selection=dg.AssetSelection.assets("reference_profile"),
             executor_def=dg.in_process_executor,
@@ -58,9 +60,10 @@ def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefin
         return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model))
                 for model in scheduled]
 
-    @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["data_drift_job"], default_status=running)
+    @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["monitoring_job"], default_status=running)
     def data_drift_every_6_hours(context: dg.ScheduleEvaluationContext):
-        """Input and output drift of today's window so far, every 6 hours (seed Phase 14, 14.5)."""
+        """Today's window so far, every 6 hours (seed Phase 14, 14.5): drift with the window's whole
+        record, so an intraday drift alert comes with its metrics, summary and diagnosis."""
         now = context.scheduled_execution_time
         return requests(now.date(), f"{now:%H}h")
 

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import compare_models, concept_drift, evaluate_predictions
+from monitoring_pipeline.core.concept import image_features
 from monitoring_pipeline.core.estimation import estimate_accuracy
 from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.references import typed_features
-from monitoring_pipeline.lib.sources import champion_version, labels_of, reference_frame, version_rows
+from monitoring_pipeline.lib.sources import labels_of, model_inputs_of, reference_frame, version_rows
 from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift, replace_metrics
 
 from .metadata import markdown_table
@@ -52,7 +53,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                      traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The champion's metrics on the window's labeled rows, or estimated ones without labels."""
         step = Step(config, context, warehouse)
-        served = step.served(traffic_window)
+        served = step.serve(traffic_window)  # every version's served requests: what users got
         metrics, estimated = window_metrics(step.monitor, served)
         replace_metrics(step.wh, metrics, model_name=step.monitor.name, model_version=step.monitor.champion,
                         data_split="production", window_start=step.window.start, window_end=step.window.end,
@@ -62,6 +63,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                   "reference": reference}
         headline = {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc", "rmse") if metrics.get(k) is not None}
         return dg.Output(result, metadata={
+            "model_version": str(step.monitor.champion),
             "summary": summarize(eval_metrics=metrics) + (" (estimated from confidences)" if estimated else ""),
             "estimated": estimated, "n_labeled": result["n_labeled"],
             **{k: float(v) for k, v in headline.items()},
@@ -73,8 +75,9 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                             traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The candidate against the champion on the same labeled requests, with a verdict."""
         step = Step(config, context, warehouse)
+        step.serve(traffic_window)
         monitor = step.monitor
-        champion = champion_version(monitor, traffic_window)
+        champion = monitor.champion
         others = sorted(set(traffic_window["model_version"].dropna().astype(str)) - {champion})
         candidate = monitor.candidate if monitor.candidate in others else (others[0] if others else None)
         if candidate is None:
@@ -110,21 +113,33 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                              traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """Whether the feature-label relation moved: reference vs the window's labeled rows."""
         step = Step(config, context, warehouse)
+        labeled = step.serve(traffic_window)
         monitor = step.monitor
-        labeled = step.served(traffic_window)
         labeled = labeled[labeled["label"].notna()]
         need = max(monitor.thresholds.min_labeled_rows, 20)
-        if monitor.modality != "tabular" or len(labeled) < need:
-            reason = ("concept drift needs tabular features" if monitor.modality != "tabular"
-                      else f"{len(labeled)} labeled rows; need {need}")
+        one_class = monitor.task == "classification" and len(set(labels_of(labeled["label"]))) < 2
+        if monitor.modality == "text" or len(labeled) < need or one_class:
+            reason = ("concept drift needs tabular or image features" if monitor.modality == "text"
+                      else f"{len(labeled)} labeled rows; need {need}" if len(labeled) < need
+                      else "every labeled row has the same class")
             return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
                              metadata={"summary": f"skipped: {reason}"})
         reference = reference_frame(monitor)
-        features = list(step.reference().inputs.features)
         target = labels_of if monitor.task == "classification" else (lambda s: s.astype(float).to_numpy())
-        result = concept_drift(typed_features(monitor, reference, features), target(reference["label"]),
-                               typed_features(monitor, labeled, features), target(labeled["label"]),
-                               task=monitor.task)
+        if monitor.modality == "vision":  # pixels pooled to at most 8x8 per channel are the features
+            ref_X = image_features(model_inputs_of(monitor, reference, []))
+            cur_X = image_features(model_inputs_of(monitor, labeled, []))
+        else:
+            # A feature missing from the window is a quality finding (the gate names it); the
+            # relation is still judged on the features the window has.
+            features = [f for f in step.reference().inputs.features
+                        if f in labeled.columns and f in reference.columns]
+            if not features:
+                reason = "the window has none of the reference's features"
+                return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
+                                 metadata={"summary": f"skipped: {reason}"})
+            ref_X, cur_X = typed_features(monitor, reference, features), typed_features(monitor, labeled, features)
+        result = concept_drift(ref_X, target(reference["label"]), cur_X, target(labeled["label"]), task=monitor.task)
         replace_concept_drift(step.wh, result, model_name=monitor.name, model_version=monitor.champion,
                               baseline_period=f"reference@{monitor.champion}",
                               current_period=step.window.day.isoformat(), asset_key="concept_drift_report",

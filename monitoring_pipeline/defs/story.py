@@ -35,6 +35,11 @@ class StoryConfig(dg.Config):
     drift_kind: str = "rotation"  # shift | scale (tabular), brightness | noise | rotation (vision)
     drift_size: float = 30.0  # standard deviations, a factor, a pixel offset or degrees
     drift_day: int = 3  # the first drifted day, 0-based
+    # A second, different shift on top of the first: drift must be caught again after the
+    # promoted model's reference has followed it to the first shift's regime.
+    second_drift_kind: str | None = "noise"
+    second_drift_size: float = 0.3
+    second_drift_day: int = 7
     label_delay_hours: float = 1.0
 
 
@@ -77,8 +82,8 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
         monitor = monitors.monitor(config.model)
         if monitor.model is None:
             raise ValueError(f"monitor {config.model!r} declares no served model; the story needs one")
-        if config.days < 1 or not 0 <= config.drift_day:
-            raise ValueError("days must be at least 1 and drift_day at least 0")
+        if config.days < 1 or not 0 <= config.drift_day or not 0 <= config.second_drift_day:
+            raise ValueError("days must be at least 1, drift_day and second_drift_day at least 0")
         wh = warehouse.get()
         cleared = forget_model(wh, monitor.name)
         shutil.rmtree(models_dir() / monitor.name, ignore_errors=True)
@@ -94,10 +99,13 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             day = (first + timedelta(days=i)).isoformat()
             drift = ({"kind": config.drift_kind, "size": config.drift_size, "day": 0}
                      if i >= config.drift_day else None)
+            second = ({"kind": config.second_drift_kind, "size": config.second_drift_size, "day": 0}
+                      if config.second_drift_kind and i >= config.second_drift_day else None)
             served = simulate.execute_in_process(instance=context.instance, tags={"monitoring/model": monitor.name},
                                                  run_config={"ops": {"simulate_traffic": {"config": {
                                                      "model": monitor.name, "days": 1, "start_date": day,
                                                      "first_data_day": i, "drift": drift,
+                                                     "second_drift": second,
                                                      "label_delay_hours": config.label_delay_hours}}}})
             version = served.output_for_node("simulate_traffic")[0]["version"]
             checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False,
@@ -125,8 +133,10 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             row["accuracy"] = None if row["accuracy"] is None else f"{row['accuracy']:.3f}"
             row["max drift"] = row.pop("max_drift")
         table = format_timeline(timeline)
-        print(f"\nThe closed loop of {monitor.name} ({config.drift_kind} {config.drift_size:g} from day "
-              f"{config.drift_day + 1}):\n{table}\n", flush=True)
+        shifts = f"{config.drift_kind} {config.drift_size:g} from day {config.drift_day + 1}" + (
+            f", then {config.second_drift_kind} {config.second_drift_size:g} from day {config.second_drift_day + 1}"
+            if config.second_drift_kind else "")
+        print(f"\nThe closed loop of {monitor.name} ({shifts}):\n{table}\n", flush=True)
         context.add_output_metadata({"timeline": dg.MetadataValue.md(
             "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n" +
             "\n".join("| " + " | ".join(str(r[c]) if r[c] is not None else "-" for c in COLUMNS) + " |"

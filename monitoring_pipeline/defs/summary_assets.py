@@ -24,7 +24,7 @@ from .metadata import markdown_table
 from .partitions import window_partitions
 from .quality import window_quality
 from .resources import WarehouseResource
-from .window_assets import GROUP, Step
+from .window_assets import GROUP, Step, versions_served
 
 
 def window_breaches(monitor, served: pd.DataFrame, eval_metrics: dict) -> list[dict]:
@@ -73,22 +73,26 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                            baseline_comparison) -> dg.Output[dict]:
         """The window's status (ok / warn / fail), the reasons, and the one-line summary."""
         step = Step(config, context, warehouse)
-        warnings = [b["message"] for b in window_breaches(step.monitor, step.served(traffic_window), eval_metrics)]
+        served = step.serve(traffic_window)
+        warnings = [b["message"] for b in window_breaches(step.monitor, served, eval_metrics)]
+        failures = [f["message"] for f in window_quality(step, served).failures]
         if prediction_drift_report["status"] == "alert":
             warnings.append(f"prediction drift alert: {prediction_drift_report['summary']}")
         if concept_drift_report.get("drifted"):
             warnings.append("concept drift: " + "; ".join(concept_drift_report["reasons"]))
         comparison = _comparison(baseline_comparison)
-        status, reasons = monitoring_status(comparison, data_drift_report, warnings)
+        status, reasons = monitoring_status(comparison, data_drift_report, warnings,
+                                            ["data quality failed: " + m for m in failures])
         sentence = summarize(eval_metrics=eval_metrics["metrics"] or None, comparison=comparison,
                              drift=data_drift_report)
         summary = {"status": status, "reasons": reasons, "summary": sentence, "window": step.window.partition_key,
-                   "model_name": step.monitor.name, "model_version": step.monitor.champion}
+                   "model_name": step.monitor.name, "model_version": step.monitor.champion,
+                   "served_by": versions_served(served)}
         save_artifact(step.wh, "report", "monitoring_summary", payload=summary, model_name=step.monitor.name,
                       model_version=step.monitor.champion, asset_key="monitoring_summary", **step.keys)
         context.log.info(f"{step.window.partition_key}: {status.upper()} - {sentence}")
         return dg.Output(summary, metadata={
-            "status": status, "summary": sentence,
+            "status": status, "summary": sentence, "model_version": str(step.monitor.champion),
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")})
 
     @dg.asset(partitions_def=parts, group_name=GROUP,
@@ -98,9 +102,9 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                           monitoring_summary) -> dg.Output[list]:
         """The alerts the window raises, stored with their severity and recommended action."""
         step = Step(config, context, warehouse)
+        served = step.serve(traffic_window)
         where = dict(model_name=step.monitor.name, window=step.window.day.isoformat(),
                      model_version=step.monitor.champion)
-        served = step.served(traffic_window)
         alerts = [*drift_alerts(data_drift_report, "data", **where),
                   *drift_alerts(prediction_drift_report, "prediction", **where),
                   *concept_alerts(concept_drift_report, **where),

@@ -1,11 +1,14 @@
 """The Tier 5 gate (seed T082) as a job CI runs: ``dagster job execute -j tier5_monitoring_job -c ...``.
 
-Its exit status is the deployment gate: the blocking check fails the run on "fail".
+Its exit status is the deployment gate: the blocking check fails the run on "fail" and
+skips ``tier5_deployment``, the candidate's clearance to deploy. The report, the
+comparison, the drift rows and the alerts are stored before the check decides.
 """
 
 import dagster as dg
 
 from monitoring_pipeline.lib.tier5 import run_tier5
+from monitoring_pipeline.storage.runs import latest_tier5_run, save_artifact
 
 from .resources import WarehouseResource
 
@@ -67,7 +70,16 @@ def tier5_report_status_is_not_fail(tier5_report: dict) -> dg.AssetCheckResult:
                   "reasons": "; ".join(tier5_report["reasons"]) or "none"})
 
 
+@dg.asset(group_name="tier5", deps=[tier5_report])
+def tier5_deployment(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The candidate cleared for deployment: runs only when the Tier 5 gate did not fail."""
+    run = latest_tier5_run(warehouse.get(), context.run.run_id)
+    save_artifact(warehouse.get(), "report", "deployment_approval", payload={"tier5_run_id": run["run_id"]},
+                  run_id=run["run_id"], model_name=run["model_name"], model_version=run["model_version"])
+    return dg.MaterializeResult(metadata={"tier5_run_id": run["run_id"], "candidate": str(run["model_version"])})
+
+
 tier5_monitoring_job = dg.define_asset_job(
-    "tier5_monitoring_job", selection=dg.AssetSelection.assets(tier5_report),
+    "tier5_monitoring_job", selection=dg.AssetSelection.assets(tier5_report, tier5_deployment),
     executor_def=dg.in_process_executor,
     description="Tier 5: evaluate a candidate, compare with a baseline run, check drift (exits non-zero on fail).")

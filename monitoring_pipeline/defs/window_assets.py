@@ -1,5 +1,7 @@
 """Assets of one traffic window (a day x a monitored model): the window, its profile and drift."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -7,8 +9,8 @@ from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
 from monitoring_pipeline.core.service import service_metrics
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.references import ensure_reference, load_reference, profile_inputs
-from monitoring_pipeline.lib.sources import (champion_version, outputs_of, serving_monitor, version_rows,
-                                             window_frame)
+from monitoring_pipeline.lib.sources import (outputs_of, primary_version, served_rows, serving_monitor,
+                                             version_rows, window_frame)
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
@@ -20,15 +22,40 @@ GROUP = "monitoring"
 
 
 class Step:
-    """What every window asset starts from: its window, monitor, warehouse and run id."""
+    """What every window asset starts from: its window, monitor, warehouse and run id.
+
+    A window is judged as what served it: ``serve`` keeps the rows that answered its
+    requests (each with its own version) and binds the monitor to the version that
+    served most of them, whose reference judges the window. The registry's champion of
+    today plays no part, so re-materializing a past window gives the same answer after
+    any number of promotions.
+    """
 
     def __init__(self, config: MonitorsConfig, context, warehouse: WarehouseResource):
-        op = getattr(context, "op_execution_context", context)  # checks wrap an op context
-        self.window = window_of(op)
+        self._op = getattr(context, "op_execution_context", context)  # checks wrap an op context
+        self.window = window_of(self._op)
         self.wh = warehouse.get()
-        self.monitor = serving_monitor(self.wh, config.monitor(self.window.model))
-        self.run_id = run_for_dagster(self.wh, op.run_id, op.job_name or "materialize",
-                                      self.monitor.name, self.monitor.champion)
+        self.monitor = config.monitor(self.window.model)
+        self._run_id = None
+
+    def serve(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The window's served rows; binds the monitor to the version that served most."""
+        served = served_rows(frame, self.monitor)
+        self.bind(primary_version(self.monitor, served))
+        return served
+
+    def bind(self, version: str | None) -> None:
+        if version is not None:
+            self.monitor = replace(self.monitor, champion=version)
+        elif self.monitor.model is not None:  # nothing served: judged against today's champion
+            self.monitor = serving_monitor(self.wh, self.monitor)
+
+    @property
+    def run_id(self) -> int:
+        if self._run_id is None:
+            self._run_id = run_for_dagster(self.wh, self._op.run_id, self._op.job_name or "materialize",
+                                           self.monitor.name, self.monitor.champion)
+        return self._run_id
 
     @property
     def keys(self) -> dict:
@@ -37,11 +64,13 @@ class Step:
     def reference(self):
         ref = load_reference(self.wh, self.monitor)
         if ref is None:
-            raise ValueError(f"no stored reference for {self.monitor.name}; materialize reference_profile")
+            raise ValueError(f"no stored reference for {self.monitor.name} {self.monitor.champion or ''}; "
+                             "materialize reference_profile")
         return ref
 
-    def served(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return version_rows(frame, champion_version(self.monitor, frame))
+
+def versions_served(served: pd.DataFrame) -> dict:
+    return served["model_version"].astype(str).value_counts().to_dict() if len(served) else {}
 
 
 def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
@@ -52,46 +81,54 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     def traffic_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
         """The day's predictions of every model version, with the labels known so far."""
         step = Step(config, context, warehouse)
-        ref, built = ensure_reference(step.wh, step.monitor, step.run_id)
+        frame = window_frame(step.monitor, step.wh, step.window)
+        served = step.serve(frame)
+        ref, built = ensure_reference(step.wh, step.monitor, step.run_id, window=step.window.partition_key,
+                                      served=served)
         if built:  # the first window of a model version stores its reference, once
             context.log_event(dg.AssetMaterialization(
                 asset_key="reference_profile", partition=step.monitor.name,
-                metadata={"built_by": "traffic_window", "features": len(ref.inputs.features)}))
-        frame = window_frame(step.monitor, step.wh, step.window)
-        served = step.served(frame)
+                metadata={"built_by": "traffic_window", "features": len(ref.inputs.features),
+                          "model_version": str(step.monitor.champion)}))
         service = service_metrics(served["latency_ms"], served["error"])
         replace_metrics(step.wh, service, model_name=step.monitor.name, model_version=step.monitor.champion,
                         data_split="production", window_start=step.window.start, window_end=step.window.end,
                         estimated=False, asset_key="traffic_window", **step.keys)
-        versions = frame["model_version"].astype(str).value_counts().to_dict() if len(frame) else {}
         return dg.Output(frame, metadata={
             "rows": len(served), "labeled": int(served["label"].notna().sum()) if len(served) else 0,
-            "versions": dg.MetadataValue.json(versions),
+            "model_version": str(step.monitor.champion), "served_by": dg.MetadataValue.json(versions_served(served)),
+            "shadow_rows": len(frame) - len(served),
             "latency_p95_ms": service["latency_p95_ms"], "error_rate": service["error_rate"],
         })
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
     def current_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                         traffic_window: pd.DataFrame) -> dg.Output[dict]:
-        """Profiles of the window's inputs and of the champion's outputs, on the reference's bins."""
+        """Profiles of the window's served inputs (every version's requests) and of the outputs of
+        the version that served most of them, on that version's reference bins."""
         step = Step(config, context, warehouse)
+        served = step.serve(traffic_window)
+        version = step.monitor.champion
+        if served.empty:  # recorded as such: drift is "skipped", the quality gate names the cause
+            return dg.Output({"inputs": None, "outputs": None, "version": version, "served_by": {},
+                              "skipped": "the window has no traffic to profile"},
+                             metadata={"rows": 0, "skipped": "the window has no traffic to profile"})
         ref = step.reference()
-        served = step.served(traffic_window)
-        if served.empty:
-            raise ValueError(f"{step.window.partition_key}: the window has no traffic to profile")
         features = [f for f in ref.inputs.features if f in served.columns] or list(ref.inputs.features)
         inputs = profile_inputs(step.monitor, served, features, reference=ref.inputs)
-        keys = dict(model_name=step.monitor.name, model_version=step.monitor.champion,
-                    asset_key="current_profile", **step.keys)
+        keys = dict(model_name=step.monitor.name, model_version=version, asset_key="current_profile", **step.keys)
         save_profile(step.wh, inputs, "current_inputs", **keys)
         outputs = None
-        if ref.outputs is not None:
+        own = version_rows(served, version)  # another version's outputs are not comparable with this reference
+        if ref.outputs is not None and len(own):
             outputs = compute_dataset_profile(
-                outputs_of(served["prediction"], served["confidence"], step.monitor.task), "outputs",
+                outputs_of(own["prediction"], own["confidence"], step.monitor.task), "outputs",
                 reference=ref.outputs)
             save_profile(step.wh, outputs, "current_outputs", **keys)
-        return dg.Output({"inputs": inputs, "outputs": outputs},
-                         metadata={"rows": inputs.n_rows, "features": len(inputs.features)})
+        return dg.Output({"inputs": inputs, "outputs": outputs, "version": version,
+                          "served_by": versions_served(served)},
+                         metadata={"rows": inputs.n_rows, "features": len(inputs.features),
+                                   "model_version": str(version)})
 
     def drift_asset(name: str, drift_type: str, part: str, description: str):
         @dg.asset(name=name, partitions_def=parts, group_name=GROUP, deps=[reference_dep],
@@ -99,6 +136,13 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         def report_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          current_profile: dict) -> dg.Output[dict]:
             step = Step(config, context, warehouse)
+            step.bind(current_profile["version"])
+            if current_profile.get("skipped"):
+                report = skipped_report(current_profile["skipped"])
+                replace_drift(step.wh, report, drift_type, model_name=step.monitor.name,
+                              model_version=step.monitor.champion, baseline_period="none",
+                              current_period=step.window.day.isoformat(), asset_key=name, **step.keys)
+                return dg.Output(report, metadata={"summary": report["summary"]})
             ref = step.reference()
             ref_profile, cur_profile = getattr(ref, part), current_profile[part]
             if ref_profile is None or cur_profile is None:

@@ -36,7 +36,7 @@ from monitoring_pipeline.storage.results import replace_comparison
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
 from .monitors import Monitor
-from .references import Reference, profile_inputs, store_reference, typed_features
+from .references import Reference, profile_inputs, set_baseline, store_reference, typed_features
 from .settings import models_dir
 from .sources import feature_names, labels_of, outputs_of, reference_frame
 
@@ -223,12 +223,40 @@ def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root
                        partition_key=f"{monitor.name}|{version}", run_id=None)
     if promoted:
         registry.promote(wh, monitor.name, version, reason=f"{reason}; {verdict}")
+        adopt_reference(wh, monitor, version, challenger, holdout, features,
+                        window=f"{cut} to {days[-1]}" if cut != days[-1] else str(cut))
     else:
         registry.archive(wh, monitor.name, version, reason=f"{reason}; {verdict}")
     return {"champion": champion_version, "challenger": version, "promoted": promoted, "verdict": verdict,
             "champion_accuracy": comparison["metrics"]["accuracy"]["baseline"],
             "challenger_accuracy": comparison["metrics"]["accuracy"]["candidate"],
             "training_rows": len(frame), "holdout_rows": len(holdout)}
+
+
+def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: TrainedModel, holdout: pd.DataFrame,
+                    features: list[str], *, window: str) -> str:
+    """After a promotion, set what the new champion is judged against (the monitor's
+    ``reference_on_promotion``); returns the basis. ``validation``: the labeled days that
+    proved it better (the regime it now serves), with its outputs on them; ``training``:
+    its training data, stored when it was trained; ``first_window``: the first window it
+    serves, stored by that window."""
+    basis = monitor.reference_on_promotion
+    if basis == "validation":
+        X = model_inputs(monitor, holdout, features)
+        proba = model.predict_proba(X)
+        outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
+                                          "outputs")
+        metrics = {k: v for k, v in evaluate(model, X, labels_of(holdout["label"])).items()
+                   if isinstance(v, (int, float)) and v is not None}
+        ref = Reference(profile_inputs(monitor, holdout, features), outputs, metrics, version)
+        store_reference(wh, replace(monitor, champion=version), ref, None)
+        reason = f"the {len(holdout)} labeled requests of {window} it was validated on"
+    elif basis == "first_window":
+        window, reason = None, "pending: the first window it serves"
+    else:
+        window, reason = None, "its training data"
+    set_baseline(wh, monitor.name, version, basis, window=window, reason=reason)
+    return basis
 
 
 def traffic_day(monitor: Monitor, index: int) -> tuple[pd.DataFrame, pd.Series]:

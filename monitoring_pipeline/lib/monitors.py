@@ -20,6 +20,7 @@ from monitoring_pipeline.core.service import SLO_DIRECTIONS
 MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical")
+REFERENCE_BASES = ("validation", "training", "first_window")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
 
 
@@ -79,6 +80,9 @@ class Monitor:
     retraining: dict = field(default_factory=lambda: {"enabled": True, "cooldown_hours": 24})
     model: ServedModel | None = None  # set: the champion comes from the model registry
     scheduled: bool = True  # false: the schedules leave it out (its traffic is simulated for chosen days)
+    # What a promoted version is judged against: "validation" (the labeled days that proved it
+    # better), "training" (its training data) or "first_window" (the first window it serves).
+    reference_on_promotion: str = "validation"
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,9 @@ def _check(m: Monitor) -> None:
     for key in ("cooldown_hours", "persist_hours"):
         _number(name, f"retraining.{key}", m.retraining.get(key, 24), 0)
     _number(name, "retraining.max_accuracy_drop", m.retraining.get("max_accuracy_drop", 0.05), 0, 1)
+    if m.reference_on_promotion not in REFERENCE_BASES:
+        _fail(name, "reference_on_promotion",
+              f"must be one of {', '.join(REFERENCE_BASES)}, got {m.reference_on_promotion!r}")
     if m.model is not None:
         from monitoring_pipeline.models.training import KINDS as MODEL_KINDS  # torch only for served models
 

@@ -33,6 +33,7 @@ def notify(wh: Warehouse, model_name: str, policy: AlertPolicy, channels: dict |
     """Deliver what ``model_name``'s open alerts are still owed; one outcome per send."""
     channels = channels_from_env() if channels is None else channels
     alerts = open_alerts(wh, model_name)
+    alerts = alerts.astype(object).where(alerts.notna(), None)  # NULL drift_type reads as NaN in a mixed column
     done = _settled(wh, alerts["alert_id"].tolist())
     outcomes = []
     for alert in alerts.to_dict(orient="records"):

@@ -7,6 +7,7 @@ are judged against the stored profiles; the reference data is never re-read for 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,13 +15,15 @@ import pandas as pd
 from monitoring_pipeline.core import DatasetProfile, compute_dataset_profile, evaluate_predictions
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import replace_metrics
-from monitoring_pipeline.storage.runs import latest_profile, save_profile
+from monitoring_pipeline.storage.runs import latest_profile, save_artifact, save_profile
 
 from .monitors import Monitor
-from .sources import feature_names, labels_of, model_inputs_of, reference_frame, reference_outputs
+from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame, reference_outputs
 
 ASSET = "reference_profile"
 INPUTS, OUTPUTS = "reference_inputs", "reference_outputs"
+BASELINE = "reference_baseline"  # what a promoted version's reference is (Phase 5 baseline management)
+BASES = ("training", "validation", "first_window")
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,54 @@ def load_reference(wh: Warehouse, monitor: Monitor) -> Reference | None:
                      dict(zip(rows["metric_name"], rows["metric_value"])), monitor.champion)
 
 
-def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None) -> tuple[Reference, bool]:
-    """The stored reference, built and stored first if this model version has none."""
+def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, window: str | None = None,
+                 reason: str = "") -> None:
+    """Record what ``version`` is judged against. Appended, never replaced: the history of
+    a version's baselines is kept. ``first_window`` without a window is pending: the
+    first window the version serves becomes its reference."""
+    if basis not in BASES:
+        raise ValueError(f"reference basis must be one of {', '.join(BASES)}, got {basis!r}")
+    save_artifact(wh, "report", BASELINE, payload={"basis": basis, "window": window, "reason": reason},
+                  model_name=model_name, model_version=version)
+
+
+def baseline_of(wh: Warehouse, model_name: str, version: str | None) -> dict:
+    """The latest baseline record of a version; its training data when none was recorded."""
+    rows = wh.read("""SELECT payload FROM artifacts WHERE kind = 'report' AND name = ? AND model_name = ?
+                      AND model_version IS NOT DISTINCT FROM ? ORDER BY created_at DESC, artifact_id DESC LIMIT 1""",
+                   [BASELINE, model_name, version])
+    if rows.empty:
+        return {"basis": "training", "window": None, "reason": "its training data"}
+    return json.loads(rows["payload"].iloc[0])
+
+
+def window_reference(monitor: Monitor, served: pd.DataFrame, features: list[str]) -> Reference:
+    """A reference made of a served window: its inputs, the version's outputs on them and,
+    for the labels already known, its metrics."""
+    own = served[served["model_version"].astype(str) == str(monitor.champion)]
+    inputs = profile_inputs(monitor, served, features)
+    outputs = compute_dataset_profile(outputs_of(own["prediction"], own["confidence"], monitor.task), "outputs") \
+        if len(own) else None
+    labeled = own[own["label"].notna()]
+    metrics = {}
+    if monitor.task == "classification" and len(labeled):
+        metrics = evaluate_predictions(labels_of(labeled["label"]), labels_of(labeled["prediction"]))
+    return Reference(inputs, outputs, metrics, monitor.champion)
+
+
+def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None, *, window: str | None = None,
+                     served: pd.DataFrame | None = None) -> tuple[Reference, bool]:
+    """The stored reference of the monitor's version, built and stored first if it has none;
+    a version whose baseline waits for its first window takes ``served`` as its reference."""
     ref = load_reference(wh, monitor)
+    if ref is not None and monitor.model is not None and served is not None and len(served):
+        base = baseline_of(wh, monitor.name, monitor.champion)
+        if base["basis"] == "first_window" and base["window"] is None:
+            ref = window_reference(monitor, served, list(ref.inputs.features))
+            store_reference(wh, monitor, ref, run_id)
+            set_baseline(wh, monitor.name, monitor.champion, "first_window", window=window,
+                         reason=f"the first window it served ({window})")
+            return ref, True
     if ref is not None:
         return ref, False
     ref = build_reference(monitor)

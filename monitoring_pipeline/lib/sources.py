@@ -111,6 +111,35 @@ def champion_version(monitor: Monitor, frame: pd.DataFrame) -> str | None:
     return str(versions.mode().iloc[0]) if len(versions) else None
 
 
+def served_rows(frame: pd.DataFrame, monitor: Monitor) -> pd.DataFrame:
+    """The rows that answered the window's requests, whichever version served each one.
+
+    A request answered by more than one version was shadowed: the row of the configured
+    candidate (or, without one, of a version other than the configured champion, else
+    of the version that answered fewer requests) is the shadow's and is dropped.
+    """
+    if frame.empty or not frame["request_id"].duplicated().any():
+        return frame.reset_index(drop=True)
+    versions = frame["model_version"].astype(str)
+    counts = versions.value_counts()
+    rank = versions.map(lambda v: (0 if v == monitor.champion else 2 if v == monitor.candidate else 1,
+                                   -int(counts[v]), v))
+    order = sorted(range(len(frame)), key=lambda i: rank.iloc[i])
+    kept = frame.iloc[order].drop_duplicates("request_id", keep="first")
+    return kept.sort_index().reset_index(drop=True)
+
+
+def primary_version(monitor: Monitor, served: pd.DataFrame) -> str | None:
+    """The version that served most of the window's requests (ties: the configured
+    champion, then the first by name); the configured champion for an empty window."""
+    versions = served["model_version"].dropna().astype(str) if len(served) else pd.Series(dtype=str)
+    if versions.empty:
+        return monitor.champion
+    counts = versions.value_counts()
+    top = sorted(counts[counts == counts.max()].index)
+    return monitor.champion if monitor.champion in top else top[0]
+
+
 def version_rows(frame: pd.DataFrame, version: str | None) -> pd.DataFrame:
     if version is None:
         return frame

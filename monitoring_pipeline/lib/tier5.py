@@ -4,7 +4,8 @@ check drift against a stored reference profile, and reach one status.
 Every step lands in the warehouse under the run it registers: the metrics, the
 eval predictions (so a later run can compare against this one example by example),
 the eval-set profile (usable as a later ``reference_profile_id``), the comparison,
-the drift rows and the final report.
+the drift rows, the alerts it raises (a confirmed regression, an input drift alert) and
+the final report, all before the gate decides.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from monitoring_pipeline.core import (
     monitoring_status,
     summarize,
 )
+from monitoring_pipeline.core.alert_rules import comparison_alerts, drift_alerts
 from monitoring_pipeline.core.metrics import scalar_metrics
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.results import metrics_for_run, replace_comparison, replace_drift, replace_metrics
+from monitoring_pipeline.storage.results import (metrics_for_run, replace_comparison, replace_drift, replace_metrics,
+                                                 upsert_alerts)
 from monitoring_pipeline.storage.runs import get_run, load_profile, register_run, save_artifact, save_profile
 
 from .sources import labels_of
@@ -111,6 +114,11 @@ def run_tier5(wh: Warehouse, cfg: dict, dagster_run_id: str | None = None) -> di
         "status": status, "reasons": reasons, "summary": summarize(eval_metrics, comparison, drift),
         "predictions_artifact_id": predictions_id, "profile_artifact_id": profile_id,
     }
+    where = dict(model_name=name, window=f"run:{run_id}", model_version=version)
+    alerts = [*(comparison_alerts(comparison, **where) if comparison else []),
+              *(drift_alerts(drift, "data", **where) if drift else [])]
+    upsert_alerts(wh, alerts, **keys)  # the record is complete before the gate decides
+    result["alerts"] = [a.to_dict() for a in alerts]
     save_artifact(wh, "report", "tier5_report", payload=result, run_id=run_id, model_name=name,
-                  model_version=version)
+                  model_version=version, **{k: keys[k] for k in ("asset_key", "partition_key")})
     return result

@@ -226,3 +226,8 @@ def previous_windows(wh: Warehouse, model_name: str, before: datetime, days: int
     return {"version": latest["model_version"].dropna().iloc[0] if latest["model_version"].notna().any() else None,
             "latency_p95_ms": value("latency_p95_ms"), "error_rate": value("error_rate")}
 
+
+def window_alerts(wh: Warehouse, model_name: str, partition_key: str, *, asset_key: str) -> list[dict]:
+    """The alerts an asset stored for a window, every status, as records."""
+    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ? AND asset_key = ?
+                      ORDER BY created_at, alert_id""", [model_name, partition_key, asset_key]).to_dict("records")

@@ -87,6 +87,22 @@ def save_artifact(
     return wh.write(work)
 
 
+def delete_artifact(wh: Warehouse, name: str, *, model_name: str, partition_key: str) -> int:
+    """Withdraw a state artifact (an approval that no longer holds); returns the rows removed."""
+    return wh.write(lambda conn: len(conn.execute(
+        "DELETE FROM artifacts WHERE name = ? AND model_name = ? AND partition_key = ? RETURNING artifact_id",
+        [name, model_name, partition_key]).fetchall()))
+
+
+def latest_tier5_run(wh: Warehouse, dagster_run_id: str) -> dict:
+    """The Tier 5 run registered by this Dagster run; ValueError when there is none."""
+    rows = wh.read("""SELECT * FROM runs WHERE dagster_run_id = ? AND run_name = 'tier5_validation'
+                      ORDER BY run_id DESC LIMIT 1""", [dagster_run_id]).to_dict("records")
+    if not rows:
+        raise ValueError(f"Dagster run {dagster_run_id} registered no Tier 5 run")
+    return rows[0]
+
+
 def load_artifact(wh: Warehouse, artifact_id: int) -> dict:
     """The artifact row with its payload decoded; ValueError if there is none."""
     rows = wh.read("SELECT * FROM artifacts WHERE artifact_id = ?", [int(artifact_id)]).to_dict("records")

@@ -71,3 +71,16 @@ def test_bad_input_raises(change, message):
     X, y = period(rng, 200)
     with pytest.raises(ValueError, match=message):
         concept_drift(X, y, *change(X.copy(), y.copy()))
+
+
+def test_image_features_pool_each_channel_to_a_grid():
+    from monitoring_pipeline.core.concept import image_features
+
+    images = np.arange(2 * 3 * 16 * 16, dtype=np.float64).reshape(2, 3, 16, 16)
+    feats = image_features(images, grid=8)
+    assert feats.shape == (2, 3 * 64) and feats.columns[0] == "ch0_r0_c0" and feats.columns[-1] == "ch2_r7_c7"
+    assert feats.iloc[0, 0] == images[0, 0, :2, :2].mean()
+    small = np.ones((4, 1, 8, 8))
+    assert image_features(small).shape == (4, 64)  # an 8x8 digit keeps its pixels
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        image_features(np.ones((4, 8, 8)))

@@ -60,3 +60,14 @@ def test_an_unconfirmed_regression_warns_instead_of_failing():
     status, reasons = monitoring_status(unconfirmed, drift("ok"))
     assert status == "warn" and "not significant" in reasons[0]
     assert monitoring_status(unconfirmed, drift("alert", ["a"]))[0] == "warn"
+
+
+def test_failed_data_quality_fails_the_window_and_comes_first():
+    status, reasons = monitoring_status(None, drift("warn", ["dep_time"]), ["latency above its SLO"],
+                                        failures=["data quality failed: mean area out of range"])
+    assert status == "fail"
+    assert reasons[0].startswith("data quality failed") and "latency above its SLO" in reasons
+    assert monitoring_status(None, None, ["latency above its SLO"])[0] == "warn"
+    within_noise = dict(regressed, confirmed=False)  # a regression within noise never lifts a failure
+    assert monitoring_status(within_noise, None, failures=["data quality failed: x"])[0] == "fail"
+    assert monitoring_status(within_noise, None)[0] == "warn"

@@ -46,7 +46,8 @@ def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
     assert count(wh, "ml_drift_history", "drift_type = 'concept'") == 31
     names = set(wh.read("SELECT name FROM artifacts")["name"])
     assert names == {"reference_inputs", "reference_outputs", "current_inputs", "current_outputs",
-                     "monitoring_summary"}
+                     "monitoring_summary", "window_gate", "window_approval"}
+    assert {"window_gate", "approved_window"} <= materialized(result)  # every gate passed: released
     accuracy = wh.read("""SELECT metric_value FROM ml_performance_metrics WHERE metric_name = 'accuracy'
                           AND data_split = 'production' AND NOT estimated""")["metric_value"]
     assert len(accuracy) == 1 and 0.8 < accuracy[0] <= 1.0
@@ -82,57 +83,88 @@ def test_the_reference_is_stored_once_and_reused(warehouse):
     assert again.equals(first)
 
 
-def test_a_failed_quality_check_stops_the_window_and_records_an_alert(tmp_path, warehouse):
+RECORD = {"traffic_window", "current_profile", "data_drift_report", "prediction_drift_report", "eval_metrics",
+          "baseline_comparison", "concept_drift_report", "monitoring_summary", "monitoring_alerts", "window_gate"}
+
+
+def gate_failed(result, name: str) -> dg.AssetCheckEvaluation:
+    """The run failed at the named blocking gate, after the window's whole record was stored,
+    and the window was not released."""
+    assert not result.success
+    gate = checks(result)[name]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    assert materialized(result) >= RECORD and "approved_window" not in materialized(result)
+    return gate
+
+
+def test_a_failed_quality_check_fails_the_gate_and_keeps_the_record(tmp_path, warehouse):
     path = traffic_file(tmp_path / "t.csv", drop=["mean radius"], scale="mean area")
     result = run_window(config_of(file_monitor(path)), warehouse)
-    assert not result.success
-    quality = checks(result)["traffic_window_data_quality"]
-    assert not quality.passed and quality.severity == dg.AssetCheckSeverity.ERROR
-    findings = quality.metadata["findings"].value
-    assert "missing_column" in findings and "out_of_range" in findings and "mean area" in findings
-    assert materialized(result) & {"current_profile", "data_drift_report", "monitoring_summary"} == set()
-    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts")
-    assert list(alerts["alert_type"]) == ["DATA_QUALITY_ISSUE"] and alerts["severity"][0] == "critical"
-    assert "mean radius" in alerts["affected_features"][0]
+    gate = gate_failed(result, "data_quality_passed")
+    assert "mean radius" in gate.metadata["features"].value and "mean area" in gate.metadata["features"].value
+    summary = result.output_for_node("monitoring_summary")
+    assert summary["status"] == "fail" and summary["reasons"][0].startswith("data quality failed")
+    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts WHERE alert_type = 'DATA_QUALITY_ISSUE'")
+    assert list(alerts["severity"]) == ["critical"] and "mean radius" in alerts["affected_features"][0]
+    assert count(warehouse.get(), "ml_drift_history", "drift_type = 'data'") > 0  # drift is still judged
 
 
-def test_an_empty_window_fails_its_quality_check(tmp_path, warehouse):
+def test_an_empty_window_fails_its_quality_gate_and_is_recorded(tmp_path, warehouse):
     path = traffic_file(tmp_path / "t.csv", day=DAY.replace(day=9))
     result = run_window(config_of(file_monitor(path)), warehouse)  # traffic exists, but not on DAY
-    assert not result.success
-    assert "empty_window" in checks(result)["traffic_window_data_quality"].metadata["findings"].value
+    gate = gate_failed(result, "data_quality_passed")
+    assert "no rows" in gate.metadata["message"].value
+    assert result.output_for_node("data_drift_report")["skipped"] == "the window has no traffic to profile"
+    summary = result.output_for_node("monitoring_summary")
+    assert summary["status"] == "fail" and "no rows" in summary["reasons"][0]
 
 
-def test_a_drift_alert_fails_the_gate_and_is_recorded(tmp_path, warehouse):
+def test_a_drift_alert_fails_the_gate_and_the_whole_day_is_recorded(tmp_path, warehouse):
     path = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
     result = run_window(config_of(file_monitor(path)), warehouse)
-    assert not result.success
-    gate = checks(result)["data_drift_report_has_no_alert"]
-    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    gate = gate_failed(result, "no_drift_alert")
     report = result.output_for_node("data_drift_report")
     drifted = {r["name"] for r in report["features"] if r["drifted"]}
     assert {"mean radius", "mean perimeter", "mean area"} <= drifted
-    assert "monitoring_summary" not in materialized(result)
-    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts")
-    assert alerts["alert_type"].tolist() == ["DRIFT_DETECTED"] and alerts["severity"][0] == "critical"
+    assert drifted <= set(gate.metadata["features"].value.split(", "))
+    alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts WHERE alert_type = 'DRIFT_DETECTED'")
+    assert alerts["drift_type"].tolist() == ["data"] and alerts["severity"][0] == "critical"
     assert count(warehouse.get(), "ml_drift_history", "drift_detected") >= 3
-    # The gate stops the window, so it writes the report itself, with the alert's diagnosis.
-    html = Path(gate.metadata["report"].value).read_text()
-    assert "mean area" in html and 'class="drifted"' in html and gate.metadata["diagnosis"].value == "data"
-    assert "report_plot" in gate.metadata
+    assert count(warehouse.get(), "ml_performance_metrics", "asset_key = 'eval_metrics'") > 0
+    assert count(warehouse.get(), "artifacts", "name = 'monitoring_summary'") == 1
+    assert result.output_for_node("monitoring_summary")["status"] == "warn"  # drift alone warns the summary
+    # monitoring_alerts publishes the bad window: its report carries the drift and the diagnosis.
+    meta = result.asset_materializations_for_node("monitoring_alerts")[0].metadata
+    html = Path(meta["report"].value).read_text()
+    assert "mean area" in html and 'class="drifted"' in html and meta["diagnosis"].value == "data"
+    assert "no monitoring summary is stored" not in html
 
 
 def test_a_regressed_candidate_fails_the_gate(tmp_path, warehouse):
     path = traffic_file(tmp_path / "t.csv", n=300, candidate_error=0.3)
     result = run_window(config_of(file_monitor(path)), warehouse)
-    gate = checks(result)["baseline_comparison_has_no_regression"]
-    assert not result.success and not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    gate_failed(result, "no_confirmed_regression")
     comparison = result.output_for_node("baseline_comparison")
     assert comparison["status"] == "regressed" and comparison["confirmed"]
     assert comparison["metrics"]["accuracy"]["significant"]
     stored = warehouse.get().read("SELECT DISTINCT verdict FROM model_comparisons")
     assert stored["verdict"].tolist() == ["regressed"]
     assert count(warehouse.get(), "ml_monitoring_alerts", "alert_type = 'PERFORMANCE_DEGRADED'") == 1
+    assert result.output_for_node("monitoring_summary")["status"] == "fail"
+
+
+def test_a_window_fixed_on_rerun_is_released_and_its_alerts_resolved(tmp_path, warehouse):
+    path = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
+    config = config_of(file_monitor(path))
+    gate_failed(run_window(config, warehouse), "no_drift_alert")
+    traffic_file(path)  # the upstream data is corrected, and the window re-run
+    result = run_window(config, warehouse)
+    assert result.success and "approved_window" in materialized(result)
+    alerts = warehouse.get().read("SELECT alert_type, status, resolved_at, resolution FROM ml_monitoring_alerts "
+                                  "WHERE alert_type = 'DRIFT_DETECTED'")
+    assert alerts["status"].tolist() == ["resolved"] and alerts["resolved_at"].notna().all()
+    assert "no longer raised" in alerts["resolution"][0]
+    assert count(warehouse.get(), "artifacts", "name = 'window_approval'") == 1
 
 
 def test_without_labels_performance_is_estimated(tmp_path, warehouse):
@@ -164,18 +196,6 @@ def test_the_inference_log_is_the_default_traffic_source(tmp_path, warehouse):
     window = result.output_for_node("traffic_window")
     assert len(window) == 160 and window["label"].notna().all()
     assert result.output_for_node("eval_metrics")["estimated"] is False
-
-
-@pytest.mark.parametrize("job,expected", [
-    ("data_drift_job", {"traffic_window", "current_profile", "data_drift_report", "prediction_drift_report"}),
-])
-def test_the_drift_job_runs_only_the_drift_assets(warehouse, job, expected):
-    result = run_window(config_of(bundled_monitor()), warehouse, job=job)
-    assert result.success
-    assert materialized(result) - {"reference_profile"} == expected
-    # The 6-hourly run ends at the drift gate, which writes the window's report and numbers.
-    assert (Path(os.environ["MONITORING_REPORTS"]) / MODEL / f"{DAY}_{MODEL}.html").exists()
-    assert "ml_monitoring_drift_share{" in Path(os.environ["MONITORING_METRICS"]).read_text()
 
 
 def test_a_drift_alert_reaches_slack_from_the_gate_with_its_diagnosis(tmp_path, warehouse, monkeypatch):
