@@ -47,7 +47,7 @@ def test_monitoring_job_runs_and_reruns_a_window(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "RUN_SUCCESS" in out.stderr and "OK - " in out.stderr
     first = counts(tmp_path)
-    assert first["ml_drift_history"] == 63 and first["artifacts"] == 5
+    assert first["ml_drift_history"] == 63 and first["artifacts"] == 7  # profiles, summary, gate, approval
     runs = Warehouse(tmp_path / "w.duckdb").read("SELECT run_name, dagster_run_id FROM runs")
     assert runs["run_name"].tolist() == ["monitoring_job"] and runs["dagster_run_id"][0]
     again = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window("2026-01-05"))
@@ -73,7 +73,7 @@ def test_two_runs_at_once_on_one_warehouse_keep_every_row(tmp_path):
     assert per_day.values.tolist() == [["2026-01-06", 30], ["2026-01-07", 30]]
     names = wh.read("SELECT name, count(*) AS n FROM artifacts GROUP BY ALL ORDER BY 1").values.tolist()
     assert names == [["current_inputs", 2], ["current_outputs", 2], ["monitoring_summary", 2],
-                     ["reference_inputs", 1], ["reference_outputs", 1]]
+                     ["reference_inputs", 1], ["reference_outputs", 1], ["window_approval", 2], ["window_gate", 2]]
 
 
 def test_a_multiprocess_run_succeeds(tmp_path):
@@ -112,6 +112,16 @@ def test_tier5_gate_exit_status(tmp_path):
     verdicts = wh.read("SELECT run_id, any_value(verdict) AS v FROM model_comparisons GROUP BY 1 ORDER BY 1")
     assert verdicts.values.tolist() == [[2, "unchanged"], [3, "regressed"]]
     assert int(wh.read("SELECT count(*) AS n FROM ml_performance_metrics WHERE run_id = 3")["n"][0]) > 5
+    # The failed gate stopped the deployment, not the record: the regression alert and the
+    # report with its status and reasons are stored; only the passing runs were cleared.
+    alerts = wh.read("SELECT alert_type, severity, message, partition_key FROM ml_monitoring_alerts")
+    assert alerts["alert_type"].tolist() == ["PERFORMANCE_DEGRADED"] and alerts["partition_key"][0] == "run:3"
+    assert "candidate regressed against the champion: accuracy" in alerts["message"][0]
+    report = wh.read("SELECT payload->>'status' AS status, payload->>'reasons' AS reasons FROM artifacts "
+                     "WHERE name = 'tier5_report' AND run_id = 3")
+    assert report["status"].tolist() == ["fail"] and "accuracy regressed by" in report["reasons"][0]
+    cleared = wh.read("SELECT run_id FROM artifacts WHERE name = 'deployment_approval' ORDER BY 1")["run_id"]
+    assert cleared.tolist() == [1, 2]
 
 
 def test_tier5_works_for_text(tmp_path):

@@ -22,12 +22,15 @@ ASSET_DEPS = {  # a snapshot of the asset graph: a change here is a change of th
                            "concept_drift_report", "eval_metrics", "baseline_comparison"},
     "monitoring_alerts": {"traffic_window", "data_drift_report", "prediction_drift_report",
                           "concept_drift_report", "eval_metrics", "baseline_comparison", "monitoring_summary"},
+    "window_gate": {"monitoring_summary", "monitoring_alerts"},
+    "approved_window": {"window_gate"},
     "tier5_report": set(),
+    "tier5_deployment": {"tier5_report"},
 }
 
 
 def test_definitions_list_jobs_schedules_sensors_and_assets():
-    assert {job.name for job in defs.jobs} == {"monitoring_job", "data_drift_job", "reference_job",
+    assert {job.name for job in defs.jobs} == {"monitoring_job", "reference_job",
                                                "retention_job", "tier5_monitoring_job", "simulate_traffic_job",
                                                "retrain_model_job", "rollback_model_job", "closed_loop_job",
                                                "acknowledge_alert_job", "alert_digest_job"}
@@ -42,14 +45,19 @@ def test_definitions_list_jobs_schedules_sensors_and_assets():
             for key in graph.get_all_asset_keys()}
     assert deps == ASSET_DEPS
     check_names = {key.name for key in graph.asset_check_keys}
-    assert check_names == {"traffic_window_data_quality", "traffic_window_latency_slo",
-                           "traffic_window_error_rate_slo", "data_drift_report_has_no_alert",
-                           "baseline_comparison_has_no_regression", "eval_metrics_accuracy_slo",
-                           "tier5_report_status_is_not_fail"}
+    assert check_names == {"traffic_window_latency_slo", "traffic_window_error_rate_slo",
+                           "eval_metrics_accuracy_slo", "data_quality_passed", "no_drift_alert",
+                           "no_confirmed_regression", "tier5_report_status_is_not_fail"}
+    # The blocking gates sit on the last asset of the record: a failed one skips only the release.
+    blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
+    assert blocking == {"data_quality_passed", "no_drift_alert", "no_confirmed_regression",
+                        "tier5_report_status_is_not_fail"}
+    gated = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name in blocking}
+    assert gated == {"window_gate", "tier5_report"}
 
 
 def test_jobs_run_in_process_by_default():
-    for name in ("monitoring_job", "data_drift_job", "reference_job", "retention_job", "tier5_monitoring_job",
+    for name in ("monitoring_job", "reference_job", "retention_job", "tier5_monitoring_job",
                  "simulate_traffic_job", "retrain_model_job", "rollback_model_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 

@@ -26,7 +26,7 @@ def key(day: date) -> str:
 
 def monitored_warehouse(folder: Path) -> Warehouse:
     """Four windows of the real monitoring job over bundled data: healthy, without labels (accuracy
-    estimated), moderately drifted (status warn), and severely drifted (stopped by the drift gate)."""
+    estimated), moderately drifted (status warn), and severely drifted (failed by the drift gate)."""
     days = [(HEALTHY, {}, True, 1), (UNLABELED, {}, False, 2), (DRIFTED, MODERATE, True, 0), (STOPPED, SEVERE, True, 3)]
     frames = []
     for day, shift, labels, seed in days:
@@ -81,13 +81,14 @@ def test_performance_over_time_holds_measured_and_estimated_windows(wh):
     assert data.reference_accuracy == pytest.approx(0.982, abs=0.01) and data.model_version == "logistic_regression"
 
 
-def test_a_window_stopped_by_the_drift_gate_reports_what_it_stored(wh, tmp_path):
+def test_a_window_failed_by_the_drift_gate_reports_its_whole_record(wh, tmp_path):
     page = write_report(wh, MODEL, STOPPED, key(STOPPED), root=tmp_path).path.read_text()
-    assert "not available: no monitoring summary is stored for this window" in page
-    assert 'class="badge status-fail"' in page  # its critical drift alert failed the window
+    assert "no monitoring summary is stored" not in page  # the gate no longer erases the day
+    assert 'class="badge status-warn"' in page and "drift alert on" in page  # T082: a drift alert warns
     assert {"mean radius", "mean perimeter", "mean area"} <= set(
         re.findall(r'<tr class="drifted"><td>([^<]*)</td>', page))
-    assert "critical</span> <b>DRIFT_DETECTED</b>" in page and "Diagnosis (data): The input data shifted" in page
+    assert re.search(r'critical</span> <span class="badge alert-status">open</span> <b>DRIFT_DETECTED</b>', page)
+    assert "Diagnosis (data): The input data shifted" in page
     assert_self_contained(page)
 
 
