@@ -1,4 +1,9 @@
-"""The window's verdict (monitoring_summary) and the alerts it raises (monitoring_alerts)."""
+"""The window's verdict (monitoring_summary) and the alerts it raises (monitoring_alerts).
+
+Both run on every window, whatever its findings: no blocking check sits above them (the
+gates are on ``window_gate``, after them), so a bad day keeps its summary, every alert
+with its diagnosis, and its report.
+"""
 
 from dataclasses import replace
 

@@ -4,8 +4,8 @@
 rows, the reference and current profiles, accuracy over time, the alerts and their
 diagnoses) and writes ``<root>/<model>/<partition>.html``. The file needs no server
 and no network: the style is inline and every plot is a PNG data URI. A part that
-the window did not produce (no labels yet, no alerts, a window stopped by a failed
-gate) says so in a "not available" note instead of failing the report.
+the window did not produce (no labels yet, no alerts, an empty window, a run that
+failed before its summary) says so in a "not available" note instead of failing the report.
 """
 
 from __future__ import annotations
