@@ -10,8 +10,8 @@ from monitoring_pipeline.core.concept import image_features
 from monitoring_pipeline.core.estimation import estimate_accuracy
 from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.lib.references import typed_features
-from monitoring_pipeline.lib.sources import labels_of, model_inputs_of, reference_frame, version_rows
+from monitoring_pipeline.lib.references import concept_reference, typed_features
+from monitoring_pipeline.lib.sources import labels_of, model_inputs_of, version_rows
 from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift, replace_metrics
 
 from .metadata import markdown_table
@@ -124,7 +124,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                       else "every labeled row has the same class")
             return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
                              metadata={"summary": f"skipped: {reason}"})
-        reference = reference_frame(monitor)
+        reference, basis = concept_reference(step.wh, monitor)  # the relation the serving version was judged on
         target = labels_of if monitor.task == "classification" else (lambda s: s.astype(float).to_numpy())
         if monitor.modality == "vision":  # pixels pooled to at most 8x8 per channel are the features
             ref_X = image_features(model_inputs_of(monitor, reference, []))
@@ -141,7 +141,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             ref_X, cur_X = typed_features(monitor, reference, features), typed_features(monitor, labeled, features)
         result = concept_drift(ref_X, target(reference["label"]), cur_X, target(labeled["label"]), task=monitor.task)
         replace_concept_drift(step.wh, result, model_name=monitor.name, model_version=monitor.champion,
-                              baseline_period=f"reference@{monitor.champion}",
+                              baseline_period=f"{basis}@{monitor.champion}",
                               current_period=step.window.day.isoformat(), asset_key="concept_drift_report",
                               **step.keys)
         top = [{"feature": r["feature"], "reference": f"{r['reference']:.3f}", "current": f"{r['current']:.3f}",

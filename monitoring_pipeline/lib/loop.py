@@ -251,11 +251,13 @@ def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: Traine
         ref = Reference(profile_inputs(monitor, holdout, features), outputs, metrics, version)
         store_reference(wh, replace(monitor, champion=version), ref, None)
         reason = f"the {len(holdout)} labeled requests of {window} it was validated on"
+        days = pd.to_datetime(holdout["ts"]).dt.normalize()
+        span = dict(start=days.min().to_pydatetime(), end=(days.max() + pd.Timedelta(days=1)).to_pydatetime())
     elif basis == "first_window":
-        window, reason = None, "pending: the first window it serves"
+        window, reason, span = None, "pending: the first window it serves", {}
     else:
-        window, reason = None, "its training data"
-    set_baseline(wh, monitor.name, version, basis, window=window, reason=reason)
+        window, reason, span = None, "its training data", {}
+    set_baseline(wh, monitor.name, version, basis, window=window, reason=reason, **span)
     return basis
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -16,6 +17,7 @@ from monitoring_pipeline.core import DatasetProfile, compute_dataset_profile, ev
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import replace_metrics
 from monitoring_pipeline.storage.runs import latest_profile, save_artifact, save_profile
+from monitoring_pipeline.storage.traffic import read_log_window
 
 from .monitors import Monitor
 from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame, reference_outputs
@@ -91,14 +93,16 @@ def load_reference(wh: Warehouse, monitor: Monitor) -> Reference | None:
 
 
 def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, window: str | None = None,
-                 reason: str = "") -> None:
-    """Record what ``version`` is judged against. Appended, never replaced: the history of
-    a version's baselines is kept. ``first_window`` without a window is pending: the
-    first window the version serves becomes its reference."""
+                 start: datetime | None = None, end: datetime | None = None, reason: str = "") -> None:
+    """Record what ``version`` is judged against: its basis and, for a basis of served
+    traffic, the window and its [start, end) in time. Appended, never replaced: the
+    history of a version's baselines is kept. ``first_window`` without a window is
+    pending: the first window the version serves becomes its reference."""
     if basis not in BASES:
         raise ValueError(f"reference basis must be one of {', '.join(BASES)}, got {basis!r}")
-    save_artifact(wh, "report", BASELINE, payload={"basis": basis, "window": window, "reason": reason},
-                  model_name=model_name, model_version=version)
+    payload = {"basis": basis, "window": window, "reason": reason,
+               "start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
+    save_artifact(wh, "report", BASELINE, payload=payload, model_name=model_name, model_version=version)
 
 
 def baseline_of(wh: Warehouse, model_name: str, version: str | None) -> dict:
@@ -109,6 +113,20 @@ def baseline_of(wh: Warehouse, model_name: str, version: str | None) -> dict:
     if rows.empty:
         return {"basis": "training", "window": None, "reason": "its training data"}
     return json.loads(rows["payload"].iloc[0])
+
+
+def concept_reference(wh: Warehouse, monitor: Monitor) -> tuple[pd.DataFrame, str]:
+    """The labeled rows the feature-label relation of the monitor's version is compared
+    with, and what they are: the labeled traffic of its baseline window when its reference
+    is served traffic (``validation``, ``first_window``), else the monitor's reference data."""
+    base = baseline_of(wh, monitor.name, monitor.champion) if monitor.model is not None else {}
+    if base.get("basis") in ("validation", "first_window") and base.get("start") and base.get("end"):
+        frame = read_log_window(wh, monitor.name, datetime.fromisoformat(base["start"]),
+                                datetime.fromisoformat(base["end"]))
+        frame = frame[frame["label"].notna()].reset_index(drop=True)
+        if len(frame):
+            return frame, f"{base['basis']} {base['window']}"
+    return reference_frame(monitor), "reference data"
 
 
 def window_reference(monitor: Monitor, served: pd.DataFrame, features: list[str]) -> Reference:
@@ -135,7 +153,10 @@ def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None,
         if base["basis"] == "first_window" and base["window"] is None:
             ref = window_reference(monitor, served, list(ref.inputs.features))
             store_reference(wh, monitor, ref, run_id)
+            ts = pd.to_datetime(served["ts"])
+            day = ts.min().normalize()
             set_baseline(wh, monitor.name, monitor.champion, "first_window", window=window,
+                         start=day.to_pydatetime(), end=(ts.max().normalize() + pd.Timedelta(days=1)).to_pydatetime(),
                          reason=f"the first window it served ({window})")
             return ref, True
     if ref is not None:

@@ -11,7 +11,7 @@ import pytest
 from monitoring_pipeline.definitions import build_definitions
 from monitoring_pipeline.defs.partitions import window_key
 from monitoring_pipeline.lib import loop
-from monitoring_pipeline.lib.references import baseline_of, load_reference
+from monitoring_pipeline.lib.references import baseline_of, concept_reference, load_reference
 from monitoring_pipeline.lib.sources import reference_frame
 from monitoring_pipeline.storage import registry
 
@@ -139,10 +139,14 @@ def test_the_reference_follows_the_champion_as_configured(basis, tmp_path, wareh
     assert loop.adopt_reference(wh, monitor, version, model, validated, features, window="2026-03-01") == basis
     base = baseline_of(wh, MODEL, version)
     assert base["basis"] == basis
-    if basis == "validation":
+    concept_rows, concept_basis = concept_reference(wh, replace(monitor, champion=version))
+    if basis == "validation":  # its inputs, and the feature-label relation of those labeled requests
         assert reference_rows(wh, version) == 60 and base["window"] == "2026-03-01"
+        assert len(concept_rows) == 60 and concept_basis == "validation 2026-03-01"
+        assert set(concept_rows["request_id"]) == set(validated["request_id"])
     elif basis == "training":
         assert reference_rows(wh, version) == 300
+        assert concept_basis == "reference data" and len(concept_rows) == len(reference_frame(monitor))
     else:  # pending until the version serves its first window, then that window is its reference
         assert base["window"] is None and reference_rows(wh, version) == 300
         rows, _ = loop.traffic_day(monitor, 1)
@@ -150,6 +154,7 @@ def test_the_reference_follows_the_champion_as_configured(basis, tmp_path, wareh
         first = run_day(config, warehouse)
         assert first.success and baseline_of(wh, MODEL, version)["window"] == f"{DAY}|{MODEL}"
         assert reference_rows(wh, version) == 45
+        assert len(concept_reference(wh, replace(monitor, champion=version))[0]) == 45
         drift = first.output_for_node("data_drift_report")
         assert drift["status"] == "ok" and drift["max_drift"] < 0.05  # the window against itself
         assert run_day(config, warehouse).success and reference_rows(wh, version) == 45  # set once
