@@ -3,6 +3,11 @@
 The reference is the monitor's training data (its inputs profile) and the champion's
 outputs on it (its outputs profile), with the champion's reference metrics. Windows
 are judged against the stored profiles; the reference data is never re-read for that.
+
+A version promoted by a retraining may be judged against something else: its baseline
+(``set_baseline``, the monitor's ``reference_on_promotion``) is the labeled traffic it
+was validated on, its training data, or the first window it serves, and every choice
+is kept in ``artifacts`` as ``reference_baseline``.
 """
 
 from __future__ import annotations
