@@ -66,6 +66,7 @@ def send_digest(wh: Warehouse, policies: dict[str, AlertPolicy], channels: dict 
     ``digest: false`` are left out."""
     channels = channels_from_env() if channels is None else channels
     alerts = open_alerts(wh)
+    alerts = alerts.astype(object).where(alerts.notna(), None)  # NULLs as None, not NaN
     alerts = alerts[(alerts["severity"] == "warning")
                     & alerts["model_name"].map(lambda m: policies.get(m, AlertPolicy()).digest)]
     sent = _settled(wh, alerts["alert_id"].tolist(), ("delivered",))
