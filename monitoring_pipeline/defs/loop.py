@@ -102,7 +102,8 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
         result = loop.retrain(warehouse.get(), monitor, now, reason=config.reason)
         context.log.info(f"{monitor.name}: {result['verdict']} (challenger {result['challenger']}, "
                          f"champion {result['champion']})")
-        context.add_output_metadata({k: v for k, v in result.items() if v is not None})
+        context.add_output_metadata({k: dg.MetadataValue.json(v) if isinstance(v, list) else v
+                                     for k, v in result.items() if v is not None})
         return result
 
     @dg.op

@@ -8,7 +8,8 @@
 - ``retrain`` trains a challenger on the reference plus recent labeled traffic,
   compares it with the champion on the same held-out latest days, stores the
   comparison and promotes the challenger only when it is better by the margin and
-  the paired permutation test says the gain is not luck.
+  the paired permutation test says the gain is not luck. Days whose window failed
+  its data-quality gate are left out of both.
 
 Each trained version stores its reference profile (its training data and its outputs
 on it), so the windows after a promotion are judged against what the new champion
@@ -33,6 +34,7 @@ from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.models import TrainedModel, data_hash, evaluate, load_checkpoint, save_checkpoint, train
 from monitoring_pipeline.storage import Warehouse, registry
 from monitoring_pipeline.storage.results import replace_comparison
+from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
 from .monitors import Monitor
@@ -178,6 +180,10 @@ def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root
     spec = _spec(monitor)
     champion_version, champion = load_champion(wh, monitor)
     recent = labeled_traffic(wh, monitor, now - timedelta(days=spec.recent_days), now, now)
+    # A window that failed its data-quality gate is neither trained on nor a judge of a promotion.
+    failed = {key.split("|")[0] for key in failed_gate_windows(wh, monitor.name, "data_quality_passed")}
+    excluded = sorted(d.isoformat() for d in set(recent["day"]) if d.isoformat() in failed)
+    recent = recent[~recent["day"].map(lambda d: d.isoformat() in failed)]
     days = sorted(recent["day"].unique())
     if len(days) <= spec.holdout_days:
         raise ValueError(f"monitor {monitor.name!r}: {len(days)} labeled days before {now:%Y-%m-%d}; retraining "
@@ -230,7 +236,7 @@ def retrain(wh: Warehouse, monitor: Monitor, now: datetime, *, reason: str, root
     return {"champion": champion_version, "challenger": version, "promoted": promoted, "verdict": verdict,
             "champion_accuracy": comparison["metrics"]["accuracy"]["baseline"],
             "challenger_accuracy": comparison["metrics"]["accuracy"]["candidate"],
-            "training_rows": len(frame), "holdout_rows": len(holdout)}
+            "training_rows": len(frame), "holdout_rows": len(holdout), "excluded_days": excluded}
 
 
 def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: TrainedModel, holdout: pd.DataFrame,

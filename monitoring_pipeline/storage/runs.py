@@ -94,6 +94,13 @@ def delete_artifact(wh: Warehouse, name: str, *, model_name: str, partition_key:
         [name, model_name, partition_key]).fetchall()))
 
 
+def failed_gate_windows(wh: Warehouse, model_name: str, gate: str) -> set[str]:
+    """The partition keys whose latest stored ``window_gate`` verdict failed ``gate``."""
+    rows = wh.read("""SELECT partition_key FROM artifacts WHERE name = 'window_gate' AND model_name = ?
+                      AND json_extract_string(payload, ?) = 'false'""", [model_name, f"$.gates.{gate}.passed"])
+    return set(rows["partition_key"])
+
+
 def latest_tier5_run(wh: Warehouse, dagster_run_id: str) -> dict:
     """The Tier 5 run registered by this Dagster run; ValueError when there is none."""
     rows = wh.read("""SELECT * FROM runs WHERE dagster_run_id = ? AND run_name = 'tier5_validation'

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels
 
 from .conftest import (
@@ -107,6 +108,9 @@ def test_a_failed_quality_check_fails_the_gate_and_keeps_the_record(tmp_path, wa
     alerts = warehouse.get().read("SELECT * FROM ml_monitoring_alerts WHERE alert_type = 'DATA_QUALITY_ISSUE'")
     assert list(alerts["severity"]) == ["critical"] and "mean radius" in alerts["affected_features"][0]
     assert count(warehouse.get(), "ml_drift_history", "drift_type = 'data'") > 0  # drift is still judged
+    # The stored verdict keeps the window out of any retraining's training data and holdout.
+    assert failed_gate_windows(warehouse.get(), MODEL, "data_quality_passed") == {WINDOW}
+    assert failed_gate_windows(warehouse.get(), MODEL, "no_drift_alert") == set()
 
 
 def test_an_empty_window_fails_its_quality_gate_and_is_recorded(tmp_path, warehouse):

@@ -75,3 +75,31 @@ def test_forgetting_a_model_clears_only_that_model(tmp_path, monkeypatch):
         names = set(wh.read(f"SELECT DISTINCT model_name FROM {table}")["model_name"])
         assert names == {"kept"}, table
     assert int(wh.read("SELECT count(*) AS n FROM labels")["n"][0]) == ROWS
+
+
+def fail_quality_gate(wh, m, day: str) -> None:
+    """What window_gate stores for a window whose data failed its quality checks."""
+    from monitoring_pipeline.storage.runs import save_artifact
+
+    gates = {"data_quality_passed": {"passed": False}, "no_drift_alert": {"passed": True}}
+    save_artifact(wh, "report", "window_gate", payload={"gates": gates}, model_name=m.name,
+                  asset_key="window_gate", partition_key=f"{day}|{m.name}")
+
+
+def test_a_window_that_failed_its_quality_gate_is_neither_trained_on_nor_a_judge(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
+    outcomes = {}
+    for case, bad in (("clean", []), ("middle", ["2026-01-03"]), ("latest", ["2026-01-05"])):
+        wh, m = Warehouse(tmp_path / f"{case}.duckdb"), monitor()
+        loop.ensure_champion(wh, m, root=tmp_path / case)
+        serve(wh, m, 5)
+        for day in bad:
+            fail_quality_gate(wh, m, day)
+        fail_quality_gate(wh, m, "2025-12-01")  # outside the recent days: not reported
+        outcomes[case] = loop.retrain(wh, m, datetime(2026, 1, 6), reason="test", root=tmp_path / case)
+        assert outcomes[case]["excluded_days"] == bad
+    clean, middle, latest = outcomes["clean"], outcomes["middle"], outcomes["latest"]
+    assert middle["holdout_rows"] == clean["holdout_rows"]
+    assert middle["training_rows"] < clean["training_rows"]  # day 3's requests are not trained on
+    assert "of 2026-01-04 onwards" in latest["verdict"]  # the bad latest day does not judge the challenger
+    assert "of 2026-01-05 onwards" in clean["verdict"]
