@@ -127,8 +127,18 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         reference, basis = concept_reference(step.wh, monitor)  # the relation the serving version was judged on
         target = labels_of if monitor.task == "classification" else (lambda s: s.astype(float).to_numpy())
         if monitor.modality == "vision":  # pixels pooled to at most 8x8 per channel are the features
-            ref_X = image_features(model_inputs_of(monitor, reference, []))
-            cur_X = image_features(model_inputs_of(monitor, labeled, []))
+            try:
+                ref_X = image_features(model_inputs_of(monitor, reference, []))
+                cur_X = image_features(model_inputs_of(monitor, labeled, []))
+            except ValueError as error:  # ragged or malformed images: a finding of the window, not a crash
+                ref_X = cur_X = None
+                reason = f"images unusable as features ({error})"
+            if ref_X is not None and ref_X.shape[1] != cur_X.shape[1]:
+                reason = f"images pool to {cur_X.shape[1]} features, the reference's to {ref_X.shape[1]}"
+                ref_X = None
+            if ref_X is None:
+                return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
+                                 metadata={"summary": f"skipped: {reason}"})
         else:
             # A feature missing from the window is a quality finding (the gate names it); the
             # relation is still judged on the features the window has.
