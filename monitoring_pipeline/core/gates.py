@@ -41,7 +41,7 @@ class GateVerdict:
 
 
 def _json(value, default):
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None:
         return default
     return json.loads(value) if isinstance(value, str) else value
 

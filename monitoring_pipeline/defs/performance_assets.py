@@ -44,6 +44,30 @@ def window_metrics(monitor, served: pd.DataFrame) -> tuple[dict, bool]:
     return {}, False
 
 
+def skipped_concept(reason: str) -> dg.Output:
+    return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"}, metadata={"summary": f"skipped: {reason}"})
+
+
+def concept_inputs(step: Step, reference: pd.DataFrame, labeled: pd.DataFrame) -> tuple | str:
+    """The reference's and the window's features for concept drift, or why there are none."""
+    monitor = step.monitor
+    if monitor.modality == "vision":  # pixels pooled to at most 8x8 per channel are the features
+        try:
+            ref_X = image_features(model_inputs_of(monitor, reference, []))
+            cur_X = image_features(model_inputs_of(monitor, labeled, []))
+        except ValueError as error:  # ragged or malformed images: a finding of the window, not a crash
+            return f"images unusable as features ({error})"
+        if ref_X.shape[1] != cur_X.shape[1]:
+            return f"images pool to {cur_X.shape[1]} features, the reference's to {ref_X.shape[1]}"
+        return ref_X, cur_X
+    # A feature missing from the window is a quality finding (the gate names it); the
+    # relation is still judged on the features the window has.
+    features = [f for f in step.reference().inputs.features if f in labeled.columns and f in reference.columns]
+    if not features:
+        return "the window has none of the reference's features"
+    return typed_features(monitor, reference, features), typed_features(monitor, labeled, features)
+
+
 def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     parts = window_partitions(config)
     reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
@@ -119,36 +143,15 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         need = max(monitor.thresholds.min_labeled_rows, 20)
         one_class = monitor.task == "classification" and len(set(labels_of(labeled["label"]))) < 2
         if monitor.modality == "text" or len(labeled) < need or one_class:
-            reason = ("concept drift needs tabular or image features" if monitor.modality == "text"
-                      else f"{len(labeled)} labeled rows; need {need}" if len(labeled) < need
-                      else "every labeled row has the same class")
-            return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
-                             metadata={"summary": f"skipped: {reason}"})
+            return skipped_concept("concept drift needs tabular or image features" if monitor.modality == "text"
+                                   else f"{len(labeled)} labeled rows; need {need}" if len(labeled) < need
+                                   else "every labeled row has the same class")
         reference, basis = concept_reference(step.wh, monitor)  # the relation the serving version was judged on
         target = labels_of if monitor.task == "classification" else (lambda s: s.astype(float).to_numpy())
-        if monitor.modality == "vision":  # pixels pooled to at most 8x8 per channel are the features
-            try:
-                ref_X = image_features(model_inputs_of(monitor, reference, []))
-                cur_X = image_features(model_inputs_of(monitor, labeled, []))
-            except ValueError as error:  # ragged or malformed images: a finding of the window, not a crash
-                ref_X = cur_X = None
-                reason = f"images unusable as features ({error})"
-            if ref_X is not None and ref_X.shape[1] != cur_X.shape[1]:
-                reason = f"images pool to {cur_X.shape[1]} features, the reference's to {ref_X.shape[1]}"
-                ref_X = None
-            if ref_X is None:
-                return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
-                                 metadata={"summary": f"skipped: {reason}"})
-        else:
-            # A feature missing from the window is a quality finding (the gate names it); the
-            # relation is still judged on the features the window has.
-            features = [f for f in step.reference().inputs.features
-                        if f in labeled.columns and f in reference.columns]
-            if not features:
-                reason = "the window has none of the reference's features"
-                return dg.Output({"skipped": reason, "drifted": False, "severity": "ok"},
-                                 metadata={"summary": f"skipped: {reason}"})
-            ref_X, cur_X = typed_features(monitor, reference, features), typed_features(monitor, labeled, features)
+        inputs = concept_inputs(step, reference, labeled)
+        if isinstance(inputs, str):
+            return skipped_concept(inputs)
+        ref_X, cur_X = inputs
         result = concept_drift(ref_X, target(reference["label"]), cur_X, target(labeled["label"]), task=monitor.task)
         replace_concept_drift(step.wh, result, model_name=monitor.name, model_version=monitor.champion,
                               baseline_period=f"{basis}@{monitor.champion}",

@@ -53,14 +53,9 @@ def window_diagnosis(step: Step, served: pd.DataFrame, data_drift_report: dict, 
         input_drift=data_drift_report, output_drift=prediction_drift_report, concept=concept_drift_report,
         accuracy=measured, baseline_accuracy=step.reference().metrics.get("accuracy"),
         max_accuracy_drop=retraining_policy(step.monitor).max_accuracy_drop,
-        version=step.monitor.champion or champion_of(served), previous_version=before["version"],
+        version=step.monitor.champion, previous_version=before["version"],
         latency_p95_ms=service["latency_p95_ms"], baseline_latency_p95_ms=before["latency_p95_ms"],
         error_rate=service["error_rate"], baseline_error_rate=before["error_rate"]))
-
-
-def champion_of(served: pd.DataFrame) -> str | None:
-    versions = served["model_version"].dropna().astype(str) if len(served) else pd.Series(dtype=str)
-    return versions.mode().iloc[0] if len(versions) else None
 
 
 def _comparison(baseline_comparison: dict) -> dict | None:

@@ -8,7 +8,7 @@ comparison, the drift rows and the alerts are stored before the check decides.
 import dagster as dg
 
 from monitoring_pipeline.lib.tier5 import run_tier5
-from monitoring_pipeline.storage.runs import latest_tier5_run, save_artifact
+from monitoring_pipeline.storage.runs import save_artifact
 
 from .resources import WarehouseResource
 
@@ -70,13 +70,13 @@ def tier5_report_status_is_not_fail(tier5_report: dict) -> dg.AssetCheckResult:
                   "reasons": "; ".join(tier5_report["reasons"]) or "none"})
 
 
-@dg.asset(group_name="tier5", deps=[tier5_report])
-def tier5_deployment(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+@dg.asset(group_name="tier5")
+def tier5_deployment(tier5_report: dict, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The candidate cleared for deployment: runs only when the Tier 5 gate did not fail."""
-    run = latest_tier5_run(warehouse.get(), context.run.run_id)
-    save_artifact(warehouse.get(), "report", "deployment_approval", payload={"tier5_run_id": run["run_id"]},
-                  run_id=run["run_id"], model_name=run["model_name"], model_version=run["model_version"])
-    return dg.MaterializeResult(metadata={"tier5_run_id": run["run_id"], "candidate": str(run["model_version"])})
+    run_id, version = tier5_report["run_id"], tier5_report["candidate_version"]
+    save_artifact(warehouse.get(), "report", "deployment_approval", payload={"tier5_run_id": run_id},
+                  run_id=run_id, model_name=tier5_report["task_name"], model_version=version)
+    return dg.MaterializeResult(metadata={"tier5_run_id": run_id, "candidate": str(version)})
 
 
 tier5_monitoring_job = dg.define_asset_job(

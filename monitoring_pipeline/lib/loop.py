@@ -38,7 +38,7 @@ from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
 from .monitors import Monitor
-from .references import Reference, profile_inputs, set_baseline, store_reference, typed_features
+from .references import Reference, day_span, profile_inputs, set_baseline, store_reference, typed_features
 from .settings import models_dir
 from .sources import feature_names, labels_of, outputs_of, reference_frame
 
@@ -257,8 +257,7 @@ def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: Traine
         ref = Reference(profile_inputs(monitor, holdout, features), outputs, metrics, version)
         store_reference(wh, replace(monitor, champion=version), ref, None)
         reason = f"the {len(holdout)} labeled requests of {window} it was validated on"
-        days = pd.to_datetime(holdout["ts"]).dt.normalize()
-        span = dict(start=days.min().to_pydatetime(), end=(days.max() + pd.Timedelta(days=1)).to_pydatetime())
+        span = day_span(holdout["ts"])
     elif basis == "first_window":
         window, reason, span = None, "pending: the first window it serves", {}
     else:

@@ -33,7 +33,6 @@ def notify(wh: Warehouse, model_name: str, policy: AlertPolicy, channels: dict |
     """Deliver what ``model_name``'s open alerts are still owed; one outcome per send."""
     channels = channels_from_env() if channels is None else channels
     alerts = open_alerts(wh, model_name)
-    alerts = alerts.astype(object).where(alerts.notna(), None)  # NULL drift_type reads as NaN in a mixed column
     done = _settled(wh, alerts["alert_id"].tolist())
     outcomes = []
     for alert in alerts.to_dict(orient="records"):
@@ -66,7 +65,6 @@ def send_digest(wh: Warehouse, policies: dict[str, AlertPolicy], channels: dict 
     ``digest: false`` are left out."""
     channels = channels_from_env() if channels is None else channels
     alerts = open_alerts(wh)
-    alerts = alerts.astype(object).where(alerts.notna(), None)  # NULLs as None, not NaN
     alerts = alerts[(alerts["severity"] == "warning")
                     & alerts["model_name"].map(lambda m: policies.get(m, AlertPolicy()).digest)]
     sent = _settled(wh, alerts["alert_id"].tolist(), ("delivered",))

@@ -24,13 +24,12 @@ from monitoring_pipeline.storage.results import replace_metrics
 from monitoring_pipeline.storage.runs import latest_profile, save_artifact, save_profile
 from monitoring_pipeline.storage.traffic import read_log_window
 
-from .monitors import Monitor
+from .monitors import REFERENCE_BASES, Monitor
 from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame, reference_outputs
 
 ASSET = "reference_profile"
 INPUTS, OUTPUTS = "reference_inputs", "reference_outputs"
 BASELINE = "reference_baseline"  # what a promoted version's reference is (Phase 5 baseline management)
-BASES = ("training", "validation", "first_window")
 
 
 @dataclass(frozen=True)
@@ -103,11 +102,17 @@ def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, wi
     traffic, the window and its [start, end) in time. Appended, never replaced: the
     history of a version's baselines is kept. ``first_window`` without a window is
     pending: the first window the version serves becomes its reference."""
-    if basis not in BASES:
-        raise ValueError(f"reference basis must be one of {', '.join(BASES)}, got {basis!r}")
+    if basis not in REFERENCE_BASES:
+        raise ValueError(f"reference basis must be one of {', '.join(REFERENCE_BASES)}, got {basis!r}")
     payload = {"basis": basis, "window": window, "reason": reason,
                "start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
     save_artifact(wh, "report", BASELINE, payload=payload, model_name=model_name, model_version=version)
+
+
+def day_span(ts: pd.Series) -> dict:
+    """The whole days that ``ts`` falls in, as ``start`` and ``end`` (exclusive) for ``set_baseline``."""
+    days = pd.to_datetime(ts).dt.normalize()
+    return {"start": days.min().to_pydatetime(), "end": (days.max() + pd.Timedelta(days=1)).to_pydatetime()}
 
 
 def baseline_of(wh: Warehouse, model_name: str, version: str | None) -> dict:
@@ -158,11 +163,8 @@ def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None,
         if base["basis"] == "first_window" and base["window"] is None:
             ref = window_reference(monitor, served, list(ref.inputs.features))
             store_reference(wh, monitor, ref, run_id)
-            ts = pd.to_datetime(served["ts"])
-            day = ts.min().normalize()
             set_baseline(wh, monitor.name, monitor.champion, "first_window", window=window,
-                         start=day.to_pydatetime(), end=(ts.max().normalize() + pd.Timedelta(days=1)).to_pydatetime(),
-                         reason=f"the first window it served ({window})")
+                         reason=f"the first window it served ({window})", **day_span(served["ts"]))
             return ref, True
     if ref is not None:
         return ref, False

@@ -103,14 +103,6 @@ def serving_monitor(wh: Warehouse, monitor: Monitor) -> Monitor:
     return replace(monitor, champion=row["model_version"] if row else None)
 
 
-def champion_version(monitor: Monitor, frame: pd.DataFrame) -> str | None:
-    """The serving version: the configured champion, else the most frequent in the window."""
-    if monitor.champion:
-        return monitor.champion
-    versions = frame["model_version"].dropna()
-    return str(versions.mode().iloc[0]) if len(versions) else None
-
-
 def served_rows(frame: pd.DataFrame, monitor: Monitor) -> pd.DataFrame:
     """The rows that answered the window's requests, whichever version served each one.
 

@@ -192,16 +192,23 @@ def resolve_alert(wh: Warehouse, alert_id: str, reason: str) -> bool:
         [_status("resolved"), reason.strip(), alert_id]).fetchone() is not None)
 
 
+def _alerts(wh: Warehouse, sql: str, params: list) -> pd.DataFrame:
+    """Alert rows with NULLs as None: pandas reads a NULL in a text column (drift_type,
+    model_version) as NaN, which is truthy and not JSON."""
+    frame = wh.read(sql, params)
+    return frame.astype(object).where(frame.notna(), None)
+
+
 def open_alerts(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
     """Alerts with status 'open' (neither acknowledged nor resolved), newest first."""
-    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE status = 'open'
+    return _alerts(wh, """SELECT * FROM ml_monitoring_alerts WHERE status = 'open'
                       AND (? IS NULL OR model_name = ?) ORDER BY created_at DESC, alert_id""",
                    [model_name, model_name])
 
 
 def alert_history(wh: Warehouse, model_name: str | None = None) -> pd.DataFrame:
     """Every alert whatever its status, newest first."""
-    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE (? IS NULL OR model_name = ?)
+    return _alerts(wh, """SELECT * FROM ml_monitoring_alerts WHERE (? IS NULL OR model_name = ?)
                       ORDER BY created_at DESC, alert_id""", [model_name, model_name])
 
 
@@ -229,5 +236,6 @@ def previous_windows(wh: Warehouse, model_name: str, before: datetime, days: int
 
 def window_alerts(wh: Warehouse, model_name: str, partition_key: str, *, asset_key: str) -> list[dict]:
     """The alerts an asset stored for a window, every status, as records."""
-    return wh.read("""SELECT * FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ? AND asset_key = ?
-                      ORDER BY created_at, alert_id""", [model_name, partition_key, asset_key]).to_dict("records")
+    return _alerts(wh, """SELECT * FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ?
+                          AND asset_key = ? ORDER BY created_at, alert_id""",
+                   [model_name, partition_key, asset_key]).to_dict("records")

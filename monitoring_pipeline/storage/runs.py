@@ -101,15 +101,6 @@ def failed_gate_windows(wh: Warehouse, model_name: str, gate: str) -> set[str]:
     return set(rows["partition_key"])
 
 
-def latest_tier5_run(wh: Warehouse, dagster_run_id: str) -> dict:
-    """The Tier 5 run registered by this Dagster run; ValueError when there is none."""
-    rows = wh.read("""SELECT * FROM runs WHERE dagster_run_id = ? AND run_name = 'tier5_validation'
-                      ORDER BY run_id DESC LIMIT 1""", [dagster_run_id]).to_dict("records")
-    if not rows:
-        raise ValueError(f"Dagster run {dagster_run_id} registered no Tier 5 run")
-    return rows[0]
-
-
 def load_artifact(wh: Warehouse, artifact_id: int) -> dict:
     """The artifact row with its payload decoded; ValueError if there is none."""
     rows = wh.read("SELECT * FROM artifacts WHERE artifact_id = ?", [int(artifact_id)]).to_dict("records")
