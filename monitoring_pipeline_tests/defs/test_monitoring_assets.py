@@ -3,7 +3,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels
