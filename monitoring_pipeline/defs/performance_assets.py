@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import compare_models, concept_drift, evaluate_predictions
-from monitoring_pipeline.core.concept import image_features
+from monitoring_pipeline.core.concept import IMAGE_OPTIONS, image_features
 from monitoring_pipeline.core.estimation import estimate_accuracy
 from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.lib.monitors import MonitorsConfig
@@ -152,7 +152,9 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         if isinstance(inputs, str):
             return skipped_concept(inputs)
         ref_X, cur_X = inputs
-        result = concept_drift(ref_X, target(reference["label"]), cur_X, target(labeled["label"]), task=monitor.task)
+        options = IMAGE_OPTIONS if monitor.modality == "vision" else {}
+        result = concept_drift(ref_X, target(reference["label"]), cur_X, target(labeled["label"]), task=monitor.task,
+                               **options)
         replace_concept_drift(step.wh, result, model_name=monitor.name, model_version=monitor.champion,
                               baseline_period=f"{basis}@{monitor.champion}",
                               current_period=step.window.day.isoformat(), asset_key="concept_drift_report",

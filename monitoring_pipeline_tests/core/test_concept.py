@@ -84,3 +84,20 @@ def test_image_features_pool_each_channel_to_a_grid():
     assert image_features(small).shape == (4, 64)  # an 8x8 digit keeps its pixels
     with pytest.raises(ValueError, match="N, C, H, W"):
         image_features(np.ones((4, 8, 8)))
+
+
+def test_concept_drift_on_digit_images_alerts_on_rotation_and_not_on_a_fresh_sample():
+    from monitoring_pipeline.core.concept import IMAGE_OPTIONS, image_features
+    from monitoring_pipeline.demo.bundled import bundled
+    from monitoring_pipeline.demo.drift import inject
+
+    data = bundled("digits")
+    pixels = lambda frame: image_features(np.stack([np.asarray(x) for x in frame["image"]]))  # noqa: E731
+    ref_X, ref_y = pixels(data.reference), data.reference["label"].astype(str).to_numpy()
+    window = data.current.sample(60, random_state=3).reset_index(drop=True)
+    y = window["label"].astype(str).to_numpy()
+    fresh = concept_drift(ref_X, ref_y, pixels(window), y, **IMAGE_OPTIONS)
+    rotated = concept_drift(ref_X, ref_y, pixels(inject(window, "rotation", 30.0, image_column="image")), y,
+                            **IMAGE_OPTIONS)
+    assert fresh.severity == "ok" and not fresh.drifted
+    assert rotated.severity == "alert" and rotated.performance_change < -0.2
