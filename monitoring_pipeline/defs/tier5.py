@@ -21,7 +21,9 @@ class CandidateOptions(dg.Config):
     """builtin: a bundled scikit-learn model (``name``, optionally trained on ``train_rows``);
     predictions: a CSV/Parquet file at ``path`` with a prediction per eval example;
     checkpoint: a trained model's directory at ``path`` (model card and weights, as
-    data/models/<model>/<version>/), torch or scikit-learn."""
+    data/models/<model>/<version>/), torch or scikit-learn. It loads only when the model
+    registry records that directory, the path resolves under the models folder or to a
+    registered directory, and the weights still have the sha256 the registry recorded."""
 
     kind: str = "builtin"
     name: str | None = "logistic_regression"

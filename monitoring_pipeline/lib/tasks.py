@@ -15,6 +15,7 @@ from monitoring_pipeline.demo.bundled import BundledDataset, bundled
 from monitoring_pipeline.demo.models import bundled_model, model_inputs
 from monitoring_pipeline.models import load_checkpoint
 
+from .settings import models_dir
 from .sources import labels_of
 
 TASKS = {"breast_cancer": "tabular", "digits": "vision", "trump_tweets": "text"}
@@ -77,11 +78,13 @@ def _from_file(dataset: BundledDataset, spec: dict) -> Candidate:
     return Candidate(spec.get("version") or Path(path).stem, labels_of(frame["prediction"]), proba, classes)
 
 
-def _from_checkpoint(dataset: BundledDataset, spec: dict, batch_size: int) -> Candidate:
-    """A trained checkpoint (data/models/<model>/<version>/): CheckpointError when it does not load."""
+def _from_checkpoint(dataset: BundledDataset, spec: dict, batch_size: int, registered: dict) -> Candidate:
+    """A registered checkpoint (data/models/<model>/<version>/): CheckpointError when it is
+    not in the registry, lies outside the models folder and the registered directories,
+    differs from the registry's hash, or does not load."""
     if not spec.get("path"):
         raise ValueError("a checkpoint candidate needs 'path', the checkpoint's directory")
-    model, card = load_checkpoint(Path(spec["path"]))
+    model, card = load_checkpoint(Path(spec["path"]), registered=registered, models_root=models_dir())
     inputs = profile_data(dataset, dataset.current)  # what the models take: a frame, texts or [N, C, H, W]
     n = len(dataset.current)
     proba = np.concatenate([model.predict_proba(inputs.iloc[i:i + batch_size] if isinstance(inputs, pd.DataFrame)
@@ -90,9 +93,11 @@ def _from_checkpoint(dataset: BundledDataset, spec: dict, batch_size: int) -> Ca
     return Candidate(version, labels_of(model.classes_[proba.argmax(axis=1)]), proba, labels_of(model.classes_))
 
 
-def candidate_predictions(dataset: BundledDataset, spec: dict, batch_size: int) -> Candidate:
+def candidate_predictions(dataset: BundledDataset, spec: dict, batch_size: int,
+                          registered: dict | None = None) -> Candidate:
     """The candidate's predictions on the eval set: a built-in model, a predictions file
-    or a trained checkpoint."""
+    or a trained checkpoint the model registry records (``registered``: directory -> sha256,
+    as ``storage.registry.recorded_checkpoints`` reads them)."""
     if batch_size < 1:
         raise ValueError("eval.batch_size must be at least 1")
     kind = spec.get("kind", "builtin")
@@ -101,7 +106,7 @@ def candidate_predictions(dataset: BundledDataset, spec: dict, batch_size: int) 
     if kind == "predictions":
         return _from_file(dataset, spec)
     if kind == "checkpoint":
-        return _from_checkpoint(dataset, spec, batch_size)
+        return _from_checkpoint(dataset, spec, batch_size, registered or {})
     raise ValueError(f"candidate kind must be builtin, predictions or checkpoint, got {kind!r}")
 
 

@@ -24,7 +24,7 @@ from monitoring_pipeline.core import (
 )
 from monitoring_pipeline.core.alert_rules import comparison_alerts, drift_alerts
 from monitoring_pipeline.core.metrics import scalar_metrics
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, registry
 from monitoring_pipeline.storage.results import (metrics_for_run, replace_comparison, replace_drift, replace_metrics,
                                                  upsert_alerts)
 from monitoring_pipeline.storage.runs import get_run, load_profile, register_run, save_artifact, save_profile
@@ -71,7 +71,8 @@ def run_tier5(wh: Warehouse, cfg: dict, dagster_run_id: str | None = None) -> di
     if str(cfg.get("tier", "5")) != "5":
         raise ValueError(f"this is the Tier 5 job; the config says tier {cfg.get('tier')!r}")
     dataset = task_dataset(cfg["task_name"], cfg["modality"])
-    candidate = candidate_predictions(dataset, cfg["candidate"], cfg["eval"]["batch_size"])
+    candidate = candidate_predictions(dataset, cfg["candidate"], cfg["eval"]["batch_size"],
+                                      registry.recorded_checkpoints(wh))
     y = labels_of(dataset.current["label"])
     labels = np.array(sorted(set(y) | set(candidate.predictions)), dtype=object)
     y_score = scores_for(candidate, labels)

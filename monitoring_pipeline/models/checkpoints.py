@@ -1,14 +1,19 @@
 """Save and load a trained model as a weights file plus a JSON model card.
 
 A checkpoint directory (typically ``data/models/<model_name>/<version>/``) holds
-``model_card.json`` and the weights it names: ``model.pt`` for torch, loaded with
-``weights_only=True``, or ``model.pkl`` for scikit-learn. The card records the
-weights' sha256, so a truncated or swapped file is refused instead of half-loaded.
-Both files are written to a temporary name and renamed, and the card goes last: a
-crash leaves either the old checkpoint or the new one, never a torn file.
+``model_card.json`` and the weights it names: ``model.pt`` for torch, or ``model.pkl``
+for scikit-learn. Both files are written to a temporary name and renamed, and the card
+goes last: a crash leaves either the old checkpoint or the new one, never a torn file.
 
-The sha256 guards against corruption, not against an attacker who can rewrite both
-files: load pickled scikit-learn checkpoints only from directories you trust.
+Loading trusts the model registry, not the files. A checkpoint loads only when its
+directory, resolved (symbolic links and ``..`` followed), lies under the models folder
+or is a directory the registry records, when the registry records it, and when the
+weights' sha256 equals the one the registry recorded at registration. The card's own
+sha256 catches corruption; the registry's catches a file replaced after registration,
+card and all. Torch weights are read with ``weights_only=True`` (tensors and plain
+containers, never arbitrary objects). A scikit-learn pickle can run code when it is
+read, so its bytes are unpickled only after they matched the registry's record: the
+bytes the project itself wrote when it registered the version.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +39,8 @@ CARD_FILE = "model_card.json"
 FORMAT_VERSION = 1
 NET_CLASSES = {"text_classifier": nets.TextClassifier, "image_cnn": nets.ImageCNN,
                "tabular_mlp": nets.TabularMLP}
+WEIGHTS_FILES = {**{k: "model.pt" for k in TORCH_KINDS}, "random_forest": "model.pkl",
+                 "logistic_regression": "model.pkl"}
 # What deserializing a damaged or incompatible file raises (torch.load wraps its own
 # failures in RuntimeError or UnpicklingError; unpickling a renamed class raises
 # AttributeError or ImportError).
@@ -97,24 +105,70 @@ def read_card(directory: Path) -> dict:
     return card
 
 
-def load_checkpoint(directory: Path) -> tuple[TrainedModel, dict]:
-    """The model and its card, after checking the weights against the card's sha256."""
-    card = read_card(directory)
+def load_checkpoint(directory: Path, *, registered: Mapping[str, str | None],
+                    models_root: Path) -> tuple[TrainedModel, dict]:
+    """The model and its card, once the checkpoint is known to the registry.
+
+    ``registered`` maps each checkpoint directory the model registry records to the
+    weights' sha256 recorded with it (``storage.registry.recorded_checkpoints``);
+    ``models_root`` is the models folder. CheckpointError, before a byte of the
+    weights is deserialized, when the directory resolves outside the models folder and
+    every registered directory, when the registry does not record it, or when the
+    weights' sha256 differs from the registry's record or from the card's.
+    """
+    resolved, expected = _registered_directory(Path(directory), registered, Path(models_root))
+    card = read_card(resolved)
     name = card["weights_file"]
     if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-        raise CheckpointError(Path(directory), f"weights_file {name!r} is not a file name in the directory")
-    path = Path(directory) / name
+        raise CheckpointError(resolved, f"weights_file {name!r} is not a file name in the directory")
+    kind = card["kind"]
+    if not isinstance(kind, str) or kind not in WEIGHTS_FILES:
+        raise CheckpointError(resolved, f"unknown model kind {kind!r}")
+    if name != WEIGHTS_FILES[kind]:  # the kind decides how the bytes are read: they must agree
+        raise CheckpointError(resolved, f"a {kind} checkpoint's weights are {WEIGHTS_FILES[kind]}, not {name!r}")
+    path = resolved / name
+    if path.is_symlink():
+        raise CheckpointError(path, "the weights file is a symbolic link; a checkpoint holds its own files")
     try:
         payload = path.read_bytes()
     except OSError as err:
         raise CheckpointError(path, f"unreadable weights ({err})") from err
-    if hashlib.sha256(payload).hexdigest() != card["weights_sha256"]:
-        raise CheckpointError(path, "sha256 differs from the model card (corrupt, truncated or replaced)")
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise CheckpointError(path, f"sha256 differs from the model registry's record (recorded {expected[:16]}..., "
+                                    f"the file has {actual[:16]}...): changed since it was registered; not loaded")
+    if actual != card["weights_sha256"]:
+        raise CheckpointError(path, "sha256 differs from the model card (the card was changed or replaced)")
     try:
         model = _restore(card, payload)
     except _LOAD_ERRORS as err:
         raise CheckpointError(path, f"cannot deserialize the weights ({type(err).__name__}: {err})") from err
     return model, card
+
+
+def _registered_directory(directory: Path, registered: Mapping[str, str | None],
+                          models_root: Path) -> tuple[Path, str]:
+    """The directory resolved, and the sha256 the registry recorded for it."""
+    resolved = directory.resolve()
+    root = models_root.resolve()
+    records: dict[Path, str | None] = {}
+    for recorded, sha in registered.items():
+        records.setdefault(Path(recorded).resolve(), sha)
+    if not (resolved.is_relative_to(root) or resolved in records):
+        shown = ", ".join(str(p) for p in sorted(records)[:5]) + (" ..." if len(records) > 5 else "")
+        raise CheckpointError(directory, f"resolves to {resolved}, outside the folders checkpoints load from: "
+                                         f"the models folder {root} ($MONITORING_MODELS) and the directories "
+                                         f"the model registry records ({shown or 'none'})")
+    if resolved not in records:
+        raise CheckpointError(directory, f"{resolved} is not in the model registry; a checkpoint loads only when "
+                                         "the registry records its directory and sha256: save it under the models "
+                                         f"folder {root} and register it (storage.registry.register_model with "
+                                         "weights_sha256)")
+    if not records[resolved]:
+        raise CheckpointError(directory, "the model registry records no sha256 for it (registered before hashes "
+                                         "were recorded); check the file, then record its hash with "
+                                         "storage.registry.record_weights_sha256")
+    return resolved, records[resolved]
 
 
 def _restore(card: dict, payload: bytes) -> TrainedModel:

@@ -38,8 +38,12 @@ def _promote(conn, model_name: str, version: str, reason: str) -> str | None:
 
 
 def register_model(wh: Warehouse, model_name: str, version: str, stage: str, *, framework: str, path: str,
-                   metrics: dict, reason: str = "registered") -> None:
-    """Add a version; registering it as champion archives the current one."""
+                   metrics: dict, reason: str = "registered", weights_sha256: str | None = None) -> None:
+    """Add a version; registering it as champion archives the current one.
+
+    ``weights_sha256`` is the checkpoint's weights hash (its card's ``weights_sha256``,
+    taken when the project wrote it): a checkpoint loads only when its file still has it.
+    """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
 
@@ -48,9 +52,10 @@ def register_model(wh: Warehouse, model_name: str, version: str, stage: str, *, 
                               [model_name, version]).fetchone()
         if exists:
             raise ValueError(f"model {model_name!r} version {version!r} is already registered")
-        conn.execute("""INSERT INTO model_registry (model_name, model_version, stage, framework, path, metrics)
-                        VALUES (?, ?, 'challenger', ?, ?, ?)""",
-                     [model_name, version, framework, path, json.dumps(metrics)])
+        conn.execute("""INSERT INTO model_registry
+                        (model_name, model_version, stage, framework, path, metrics, weights_sha256)
+                        VALUES (?, ?, 'challenger', ?, ?, ?, ?)""",
+                     [model_name, version, framework, path, json.dumps(metrics), weights_sha256])
         conn.execute("INSERT INTO model_registry_events (model_name, model_version, stage, reason) "
                      "VALUES (?, ?, 'challenger', ?)", [model_name, version, reason])
         if stage == "champion":
@@ -102,6 +107,29 @@ def champion(wh: Warehouse, model_name: str) -> dict | None:
     row = frame.iloc[0].to_dict()
     row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
     return row
+
+
+def recorded_checkpoints(wh: Warehouse) -> dict[str, str | None]:
+    """Every checkpoint directory the registry records, with the weights' sha256 recorded for it."""
+    rows = wh.read("SELECT path, weights_sha256 FROM model_registry WHERE path IS NOT NULL "
+                   "ORDER BY created_at, model_name, model_version")
+    return {path: (sha if isinstance(sha, str) else None) for path, sha in rows.itertuples(index=False)}
+
+
+def record_weights_sha256(wh: Warehouse, model_name: str, version: str, weights_sha256: str) -> None:
+    """Record the weights hash of a version registered without one (before the column existed);
+    a hash already recorded is never replaced."""
+    def work(conn):
+        row = conn.execute("SELECT weights_sha256 FROM model_registry WHERE model_name = ? AND model_version = ?",
+                           [model_name, version]).fetchone()
+        if row is None:
+            raise ValueError(f"model {model_name!r} has no version {version!r}")
+        if row[0] is not None and row[0] != weights_sha256:
+            raise ValueError(f"model {model_name!r} version {version!r} already records sha256 {row[0]}")
+        conn.execute("UPDATE model_registry SET weights_sha256 = ? WHERE model_name = ? AND model_version = ?",
+                     [weights_sha256, model_name, version])
+
+    wh.write(work)
 
 
 def versions(wh: Warehouse, model_name: str):

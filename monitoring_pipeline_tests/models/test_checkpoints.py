@@ -25,12 +25,17 @@ def save(model, split, directory):
     return save_checkpoint(model, directory, card)
 
 
+def load(directory, sha256):
+    """Load as the registry would, with ``sha256`` recorded for ``directory`` under its parent."""
+    return load_checkpoint(directory, registered={str(directory): sha256}, models_root=directory.parent)
+
+
 @pytest.mark.parametrize("kind", ["image_cnn", "text_classifier", "random_forest"])
 def test_a_checkpoint_round_trips(kind, trained, datasets, tmp_path):
     split, model = datasets[DATASET_OF[kind]], trained(kind)
     directory = tmp_path / "models" / "m" / "v1"
     assert save(model, split, directory) == directory / CARD_FILE
-    loaded, card = load_checkpoint(directory)
+    loaded, card = load(directory, read_card(directory)["weights_sha256"])
     np.testing.assert_array_equal(loaded.predict_proba(split.X_test), model.predict_proba(split.X_test))
     assert (loaded.predict(split.X_test) == model.predict(split.X_test)).all()
     assert loaded.kind == kind and loaded.params == model.params
@@ -72,34 +77,40 @@ def checkpoint(trained, datasets, tmp_path):
     return tmp_path / "ckpt"
 
 
-def test_a_truncated_weights_file_is_refused(checkpoint):
+@pytest.fixture
+def recorded(checkpoint):
+    """The weights' sha256 as the registry records it when the checkpoint is registered."""
+    return read_card(checkpoint)["weights_sha256"]
+
+
+def test_a_truncated_weights_file_is_refused(checkpoint, recorded):
     weights = checkpoint / "model.pt"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=r"^model not loaded: .*model\.pt: sha256 differs"):
-        load_checkpoint(checkpoint)
+        load(checkpoint, recorded)
 
 
-def test_a_garbage_card_is_refused(checkpoint):
+def test_a_garbage_card_is_refused(checkpoint, recorded):
     (checkpoint / CARD_FILE).write_text("{not json")
     with pytest.raises(CheckpointError, match=r"^model not loaded: .*model_card\.json: unreadable") as info:
-        load_checkpoint(checkpoint)
+        load(checkpoint, recorded)
     assert isinstance(info.value.__cause__, json.JSONDecodeError)
 
 
 def test_a_missing_directory_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"^model not loaded: .*nowhere: no such directory"):
-        load_checkpoint(tmp_path / "nowhere")
+        load(tmp_path / "nowhere", "0" * 64)
     with pytest.raises(CheckpointError, match="^model not loaded"):
         read_card(tmp_path / "nowhere")
 
 
-def test_missing_weights_are_refused(checkpoint):
+def test_missing_weights_are_refused(checkpoint, recorded):
     (checkpoint / "model.pt").unlink()
     with pytest.raises(CheckpointError, match=r"^model not loaded: .*model\.pt: unreadable weights"):
-        load_checkpoint(checkpoint)
+        load(checkpoint, recorded)
 
 
-def test_weights_that_match_the_card_but_do_not_deserialize_are_refused(checkpoint):
+def test_weights_that_match_the_registry_but_do_not_deserialize_are_refused(checkpoint):
     import hashlib
 
     garbage = b"not a torch file"
@@ -108,16 +119,16 @@ def test_weights_that_match_the_card_but_do_not_deserialize_are_refused(checkpoi
     card["weights_sha256"] = hashlib.sha256(garbage).hexdigest()
     (checkpoint / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="^model not loaded: .*cannot deserialize") as info:
-        load_checkpoint(checkpoint)
+        load(checkpoint, card["weights_sha256"])
     assert info.value.__cause__ is not None
 
 
-def test_a_card_cannot_point_outside_its_directory(checkpoint):
+def test_a_card_cannot_point_outside_its_directory(checkpoint, recorded):
     card = json.loads((checkpoint / CARD_FILE).read_text())
     card["weights_file"] = "../elsewhere.pt"
     (checkpoint / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="not a file name in the directory"):
-        load_checkpoint(checkpoint)
+        load(checkpoint, recorded)
 
 
 def test_saving_again_replaces_the_checkpoint_and_leaves_no_temporary_files(trained, datasets, checkpoint):
