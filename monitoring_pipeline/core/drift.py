@@ -18,7 +18,9 @@ import numpy as np
 
 from .methods import DEFAULT_METHODS, METHODS, DriftMethod, FeaturePair, jensenshannon, token_turnover
 from .noise import corrected, noise_floor
+from .columns import dtype_family
 from .profiles import DatasetProfile
+from .timestamps import time_cells
 from .stattests import CORRECTIONS, SignificanceResult, chi2_per_document, chi2_two_sample, ks_binned, welch_t
 
 SEVERITY_ORDER = {"ok": 0, "warn": 1, "alert": 2}
@@ -83,7 +85,7 @@ def _n_valid(summary) -> int:
         return summary.per_image.moments.count
     if summary.kind == "tokens":
         return summary.n_tokens
-    return summary.n_valid
+    return summary.n_valid  # categorical, datetime
 
 
 def _details(pair: FeaturePair) -> dict:
@@ -93,7 +95,7 @@ def _details(pair: FeaturePair) -> dict:
         out = {"ref_mean": nr.moments.mean, "cur_mean": nc.moments.mean,
                "ref_std": nr.moments.std, "cur_std": nc.moments.std,
                "missing_share_ref": nr.missing_share, "missing_share_cur": nc.missing_share,
-               "infinite_cur": nc.n_infinite,
+               "infinite_cur": nc.n_infinite, "infinite_share_cur": nc.infinite_share,
                "out_of_range_share": nc.out_of_range / nc.moments.count if nc.moments.count else 0.0}
         if pair.kind == "channel":
             out.update(ref_pixel_mean=ref.pixels.mean, cur_pixel_mean=cur.pixels.mean)
@@ -106,14 +108,23 @@ def _details(pair: FeaturePair) -> dict:
                 "new_category_share": unseen / cur.n_valid if cur.n_valid else 0.0,
                 "new_categories": [label for label, _ in new[:5]],
                 "reference_tail_folded": ref.other > 0}
+    if pair.kind == "datetime":
+        cells = time_cells(ref, cur)[2]
+        return {"missing_share_ref": ref.missing_share, "missing_share_cur": cur.missing_share,
+                "unparsed_cur": cur.n_unparsed, "compared_on": cells,
+                "ref_first": ref.describe()["first"], "ref_last": ref.describe()["last"],
+                "cur_first": cur.describe()["first"], "cur_last": cur.describe()["last"]}
     return {"overlap": 1.0 - token_turnover(pair), "oov_share": cur.oov_share,
             "n_docs_ref": ref.n_docs, "n_docs_cur": cur.n_docs}
 
 
 def _schema_findings(ref: DatasetProfile, new: DatasetProfile) -> list[dict]:
     findings = []
+    for name, type_name in new.unsupported.items():
+        findings.append({"type": "unsupported_type", "feature": name, "severity": "warn", "value_type": type_name,
+                         "message": f"{name} holds {type_name} values, which have no distribution to compare"})
     for name in ref.features:
-        if name not in new.features:
+        if name not in new.features and name not in new.unsupported:
             findings.append({"type": "missing_column", "feature": name, "severity": "warn",
                              "message": f"{name} is in the reference but missing from the current data"})
     for name, summary in new.features.items():
@@ -125,8 +136,11 @@ def _schema_findings(ref: DatasetProfile, new: DatasetProfile) -> list[dict]:
                              "message": f"{name} is {ref.features[name].kind} in the reference "
                                         f"and {summary.kind} now; not compared"})
         elif name in ref.dtypes and name in new.dtypes and ref.dtypes[name] != new.dtypes[name]:
-            findings.append({"type": "dtype_changed", "feature": name, "severity": "info",
-                             "message": f"{name} changed type from {ref.dtypes[name]} to {new.dtypes[name]}"})
+            before, after = ref.dtypes[name], new.dtypes[name]
+            # number -> text is a broken producer even when the text still parses
+            severity = "warn" if dtype_family(before) != dtype_family(after) else "info"
+            findings.append({"type": "dtype_changed", "feature": name, "severity": severity,
+                             "message": f"{name} changed type from {before} to {after}"})
     return findings
 
 
@@ -140,10 +154,17 @@ def _quality_findings(row: dict) -> list[dict]:
         severity = "warn" if miss_cur > miss_ref + 0.1 else "info"
         found.append({"type": "missing_values", "feature": name, "severity": severity,
                       "share": miss_cur, "reference_share": miss_ref,
-                      "message": f"{name}: {miss_cur:.1%} missing or non-finite (reference {miss_ref:.1%})"})
+                      "message": f"{name}: {miss_cur:.1%} missing (reference {miss_ref:.1%})"})
     if row.get("infinite_cur"):
         found.append({"type": "non_finite", "feature": name, "severity": "warn",
-                      "count": row["infinite_cur"], "message": f"{name}: {row['infinite_cur']} infinite values"})
+                      "count": row["infinite_cur"], "share": row["infinite_share_cur"],
+                      "message": f"{name}: {row['infinite_cur']} infinite values"})
+    if row.get("unparsed_cur"):
+        found.append({"type": "wrong_type", "feature": name, "severity": "warn", "count": row["unparsed_cur"],
+                      "message": f"{name}: {row['unparsed_cur']} values are not times"})
+    if row.get("effect_overflow"):
+        found.append({"type": "non_finite_effect", "feature": name, "severity": "alert",
+                      "message": f"{name}: the shift is beyond float range (values near +-1.8e308)"})
     if row.get("new_category_share"):
         share = row["new_category_share"]
         found.append({"type": "new_categories", "feature": name, "severity": "warn" if share > 0.05 else "info",
@@ -208,8 +229,12 @@ def compare_profiles(
             raw, floor = method.effect(pair), noise_floor(method.name, pair)
             js_raw = jensenshannon(pair)
             row.update(effect_size=_finite(corrected(method.name, raw, floor)), effect_size_raw=_finite(raw),
-                       noise_floor=floor, js=corrected("jensenshannon", js_raw, noise_floor("jensenshannon", pair)),
-                       js_raw=js_raw)
+                       noise_floor=_finite(floor),
+                       js=corrected("jensenshannon", js_raw, noise_floor("jensenshannon", pair)), js_raw=js_raw)
+            if not math.isfinite(raw) or not math.isfinite(floor):
+                # Values near the float limit: the distance itself overflows. It is
+                # recorded as such, and counts as beyond the alert threshold.
+                row["effect_overflow"] = True
             if test is not None:
                 row.update(test=test.test, statistic=_finite(test.statistic), p_value=test.p_value)
         rows.append(row)
@@ -219,13 +244,16 @@ def compare_profiles(
     for row, p_adj in zip(tested, adjusted):
         row["p_value_adjusted"] = float(p_adj)
         row["significant"] = bool(p_adj <= alpha)
-        effect = row["effect_size"]
+        effect = math.inf if row.get("effect_overflow") else row["effect_size"]
         if row["significant"] and effect is not None and effect >= row["threshold"]:
             row["drifted"] = True
             row["severity"] = "alert" if effect > row["alert_threshold"] else "warn"
 
     drifted = [r for r in rows if r["drifted"]]
-    status = max((r["severity"] for r in rows), key=SEVERITY_ORDER.get, default="ok")
+    schema = _schema_findings(ref, new)
+    # a schema change (a column missing, of another kind or type, unsupported) is at least a warning
+    severities = [r["severity"] for r in rows] + [f["severity"] for f in schema if f["severity"] != "info"]
+    status = max(severities, key=SEVERITY_ORDER.get, default="ok")
     scores = {r["name"]: r["js"] for r in rows if r["js"] is not None}
     return {
         "modality": ref.modality,
@@ -236,7 +264,7 @@ def compare_profiles(
         "n_features": len(rows),
         "n_drifted": len(drifted),
         "drift_share": len(drifted) / len(rows) if rows else 0.0,
-        "schema": _schema_findings(ref, new),
+        "schema": schema,
         "quality": [f for r in rows for f in _quality_findings(r)],
         "alpha": alpha,
         "correction": correction,
@@ -249,12 +277,21 @@ def compare_profiles(
 def ranked_drifted(rows: list[dict]) -> list[dict]:
     """Drifted feature rows, most drifted (relative to their threshold) first."""
     drifted = [r for r in rows if r["drifted"]]
-    return sorted(drifted, key=lambda r: -(r["effect_size"] / r["threshold"]) if r["threshold"] else -math.inf)
+
+    def rank(r):
+        if r["effect_size"] is None:  # an overflowing effect
+            return -math.inf
+        return -(r["effect_size"] / r["threshold"]) if r["threshold"] else -math.inf
+
+    return sorted(drifted, key=rank)
 
 
 def describe_features(rows: list[dict], limit: int = 3) -> str:
     """E.g. "dep_time (wasserstein 0.52), carrier (jensenshannon 0.31) and 2 more"."""
-    named = ", ".join(f"{r['name']} ({r['method']} {r['effect_size']:.2f})" for r in rows[:limit])
+    def effect(r):
+        return "beyond float range" if r["effect_size"] is None else f"{r['effect_size']:.2f}"
+
+    named = ", ".join(f"{r['name']} ({r['method']} {effect(r)})" for r in rows[:limit])
     return named + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 

@@ -19,6 +19,7 @@ from scipy import stats
 
 from .categorical import CategoricalSummary, TokenSummary
 from .numeric import NumericSummary
+from .timestamps import time_cells
 from .stattests import ks_binned
 
 COARSE_BINS = 10  # distances on numeric features use reference deciles, as PSI does
@@ -65,6 +66,8 @@ class FeaturePair:
             return grid_counts(ref, grid), grid_counts(cur, grid)
         if self.kind == "categorical":
             return _label_counts(self.ref, self.cur)
+        if self.kind == "datetime":
+            return time_cells(self.ref, self.cur)[:2]
         return _token_counts(self.ref, self.cur)
 
 
@@ -194,7 +197,7 @@ def _method(name, kinds, threshold, alert, effect, description):
     return name, DriftMethod(name, frozenset(kinds), threshold, alert, effect, description)
 
 
-_HISTOGRAMS = ("numeric", "categorical", "tokens", "channel")
+_HISTOGRAMS = ("numeric", "categorical", "tokens", "channel", "datetime")
 METHODS: dict[str, DriftMethod] = dict([
     _method("jensenshannon", _HISTOGRAMS, 0.1, 0.2, jensenshannon,
             "Jensen-Shannon distance (base 2, 0..1)"),
@@ -210,4 +213,4 @@ METHODS: dict[str, DriftMethod] = dict([
 ])
 
 DEFAULT_METHODS = {"numeric": "wasserstein", "categorical": "jensenshannon",
-                   "tokens": "token_topk", "channel": "channel_mean"}
+                   "tokens": "token_topk", "channel": "channel_mean", "datetime": "jensenshannon"}

@@ -89,4 +89,6 @@ def corrected(method: str, raw: float, floor: float) -> float:
     """The effect size with the noise floor removed (never below zero)."""
     if method in DIVERGENCES:
         return max(0.0, raw - floor)
-    return math.sqrt(max(0.0, raw * raw - floor * floor))
+    if not raw > floor:
+        return 0.0
+    return raw * math.sqrt(1.0 - (floor / raw) ** 2)  # sqrt(raw^2 - floor^2), without squaring raw

@@ -24,47 +24,71 @@ from .histogram import (
 )
 
 
+_SCALED_ABOVE = 2.0 ** 480  # squares of larger values (times a count) can overflow float64
+
+
+def _scale_for(*values: float) -> float:
+    """1.0 for ordinary magnitudes, else the power of two at or above the largest one."""
+    big = max((abs(v) for v in values if v is not None), default=0.0)
+    return 1.0 if big < _SCALED_ABOVE else 2.0 ** min(1023, math.ceil(math.log2(big)))
+
+
 @dataclass(frozen=True)
 class Moments:
-    """Count, mean, sum of squared deviations (m2), min and max of finite values."""
+    """Count, mean, sum of squared deviations, min and max of finite values.
+
+    Magnitudes near the float limit (up to +-1.8e308) stay finite: when a value
+    reaches 2^480, the data is divided by a power of two ``scale`` (exact in binary)
+    before it is summed, and ``m2`` holds the sum of squared deviations in those
+    units (the true one is ``m2 * scale**2``, which may exceed float range while its
+    square root, the standard deviation, does not). ``mean``, ``min`` and ``max``
+    are always in the data's own units.
+    """
 
     count: int = 0
     mean: float = 0.0
     m2: float = 0.0
     min: float | None = None
     max: float | None = None
+    scale: float = 1.0
 
     @classmethod
     def of(cls, x: np.ndarray) -> Moments:
         if x.size == 0:
             return cls()
-        mean = float(x.mean())
-        dev = x - mean
-        return cls(int(x.size), mean, float(np.dot(dev, dev)), float(x.min()), float(x.max()))
+        lo, hi = float(x.min()), float(x.max())
+        scale = _scale_for(lo, hi)
+        y = x / scale if scale != 1.0 else x
+        mean = float(y.mean())
+        dev = y - mean
+        return cls(int(x.size), mean * scale, float(np.dot(dev, dev)), lo, hi, scale)
 
     @property
     def std(self) -> float:
         """Sample standard deviation (ddof=1); 0.0 for fewer than two values."""
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        return math.sqrt(self.m2 / (self.count - 1)) * self.scale if self.count > 1 else 0.0
 
     def merge(self, other: Moments) -> Moments:
         if other.count == 0:
             return self
         if self.count == 0:
             return other
+        s = max(self.scale, other.scale)
         n = self.count + other.count
-        delta = other.mean - self.mean
-        mean = self.mean + delta * other.count / n
-        m2 = self.m2 + other.m2 + delta * delta * self.count * other.count / n
-        return Moments(n, mean, m2, min(self.min, other.min), max(self.max, other.max))
+        a, b = self.mean / s, other.mean / s
+        delta = b - a
+        m2 = (self.m2 * (self.scale / s) ** 2 + other.m2 * (other.scale / s) ** 2
+              + delta * delta * self.count * other.count / n)
+        mean = (a + delta * other.count / n) * s
+        return Moments(n, mean, m2, min(self.min, other.min), max(self.max, other.max), s)
 
     def to_dict(self) -> dict:
         return {"count": self.count, "mean": self.mean, "m2": self.m2,
-                "min": self.min, "max": self.max}
+                "min": self.min, "max": self.max, "scale": self.scale}
 
     @classmethod
     def from_dict(cls, d: dict) -> Moments:
-        return cls(d["count"], d["mean"], d["m2"], d["min"], d["max"])
+        return cls(d["count"], d["mean"], d["m2"], d["min"], d["max"], d.get("scale", 1.0))
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,7 @@ class NumericSummary:
     ``counts[i]`` and ``sums[i]`` cover bin ``i`` of :mod:`.histogram`'s convention
     (bin 0 below the reference range, the last bin above it). NaN and None are
     ``n_missing``; +/-inf are ``n_infinite``; both are kept out of every statistic.
+    ``sums`` are in units of ``moments.scale`` (1.0 unless values reach 2^480).
     """
 
     edges: tuple[float, ...]
@@ -107,12 +132,13 @@ class NumericSummary:
                        n_missing, n_infinite, None)
         idx = bin_indices(x, edge_arr)
         counts = np.bincount(idx, minlength=n_bins)
-        sums = np.bincount(idx, weights=x, minlength=n_bins)
+        moments = Moments.of(x)
+        sums = np.bincount(idx, weights=x / moments.scale, minlength=n_bins)
         return cls(
             edges=tuple(edge_arr.tolist()),
             counts=tuple(counts.tolist()),
             sums=tuple(sums.tolist()),
-            moments=Moments.of(x),
+            moments=moments,
             n_missing=n_missing,
             n_infinite=n_infinite,
             percentiles=exact_percentiles(x, idx, counts),
@@ -124,8 +150,13 @@ class NumericSummary:
 
     @property
     def missing_share(self) -> float:
-        """Share of rows that are NaN, None or +/-inf."""
-        return (self.n_missing + self.n_infinite) / self.n_rows if self.n_rows else 0.0
+        """Share of rows that are NaN or None (infinite values are counted apart)."""
+        return self.n_missing / self.n_rows if self.n_rows else 0.0
+
+    @property
+    def infinite_share(self) -> float:
+        """Share of rows that are +/-inf."""
+        return self.n_infinite / self.n_rows if self.n_rows else 0.0
 
     @property
     def out_of_range(self) -> int:
@@ -141,7 +172,7 @@ class NumericSummary:
         """Mean value and count of every non-empty bin."""
         counts = np.asarray(self.counts, dtype=np.float64)
         full = counts > 0
-        return np.asarray(self.sums)[full] / counts[full], counts[full]
+        return np.asarray(self.sums)[full] / counts[full] * self.moments.scale, counts[full]
 
     def merge(self, other: NumericSummary) -> NumericSummary:
         a, b = self, other
@@ -157,10 +188,11 @@ class NumericSummary:
                     "profile both shards against the same reference"
                 )
         moments = a.moments.merge(b.moments)
+        ka, kb = a.moments.scale / moments.scale, b.moments.scale / moments.scale
         merged = NumericSummary(
             edges=a.edges,
             counts=tuple(x + y for x, y in zip(a.counts, b.counts)),
-            sums=tuple(x + y for x, y in zip(a.sums, b.sums)),
+            sums=tuple(x * ka + y * kb for x, y in zip(a.sums, b.sums)),
             moments=moments,
             n_missing=a.n_missing + b.n_missing,
             n_infinite=a.n_infinite + b.n_infinite,

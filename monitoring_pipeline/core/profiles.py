@@ -22,13 +22,16 @@ import numpy as np
 from .categorical import CategoricalSummary, TokenSummary
 from .modalities import LOADERS, SUMMARIZERS, length, take
 from .numeric import ChannelSummary, FixedHistogram, NumericSummary
+from .timestamps import DatetimeSummary
 
 Modality = Literal["tabular", "text", "vision", "outputs"]
 MODALITIES = ("tabular", "text", "vision", "outputs")
 FORMAT_VERSION = 1
 
-Summary = Union[NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary]
-_SUMMARY_TYPES = {cls.kind: cls for cls in (NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary)}
+Summary = Union[NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary, DatetimeSummary]
+_SUMMARY_TYPES = {cls.kind: cls for cls in (NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary,
+                                            DatetimeSummary)}
+UNSUPPORTED = "unsupported: "  # dtypes' prefix for a column whose values no summary can hold
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,9 @@ class DatasetProfile:
     """The profile of one data set or window.
 
     ``n_rows`` rows were examined out of ``n_rows_seen`` (fewer when sampled).
-    ``histograms`` hold display-only summaries; ``dtypes`` the tabular column types.
+    ``histograms`` hold display-only summaries; ``dtypes`` the tabular column types
+    (a column of dicts, lists or bytes is named there as "unsupported: dict" and has
+    no feature summary).
     """
 
     modality: Modality
@@ -45,6 +50,11 @@ class DatasetProfile:
     histograms: dict[str, FixedHistogram] = field(default_factory=dict)
     dtypes: dict[str, str] = field(default_factory=dict)
     n_rows_seen: int = 0
+
+    @property
+    def unsupported(self) -> dict[str, str]:
+        """Columns left out because their values have no distribution: name -> type."""
+        return {name: t[len(UNSUPPORTED):] for name, t in self.dtypes.items() if t.startswith(UNSUPPORTED)}
 
     def to_dict(self) -> dict:
         """A JSON-safe dict that :meth:`from_dict` turns back into an equal profile."""

@@ -1,8 +1,9 @@
 """Data quality of a traffic window against the reference: the gate before any drift.
 
 A window fails when it is empty, lacks a reference feature or has it with another
-kind, has more missing values than allowed, or has values outside a feature's valid
-range. The valid range is the one declared for the feature, else the reference's
+kind (text that is not numbers or times, dicts or lists), has more missing values
+than allowed, any infinite value (by default), or values outside a feature's valid
+range. Time columns have no range (time moves on); their freshness is reported. The valid range is the one declared for the feature, else the reference's
 range widened by ``range_margin`` times its span on each side (a value that far out
 is a broken pipeline, not drift). Unseen categories and columns the reference does
 not have are reported without failing: the first are drift's business, the second
@@ -16,7 +17,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from .categorical import category_label
+from .columns import dtype_family, float_values, unsupported_type
 from .profiles import DatasetProfile
+from .timestamps import as_timestamps, epoch_seconds
 
 DEFAULT_RANGE_MARGIN = 1.0
 
@@ -46,21 +50,83 @@ def valid_range(reference: DatasetProfile, name: str, declared=None, margin: flo
     return moments.min - margin * span, moments.max + margin * span
 
 
+def _numeric_findings(name, values, reference, declared, margin) -> tuple[list[dict], np.ndarray]:
+    """Findings of a numeric column, and its values as float64 in the profile's units."""
+    findings = []
+    numbers = float_values(values)
+    unparsed = int((values.notna().to_numpy() & np.isnan(numbers)).sum())
+    if unparsed:
+        findings.append({"type": "wrong_type", "feature": name, "failed": True, "count": unparsed,
+                         "message": f"{name}: {unparsed} values are not numbers"})
+    family = dtype_family(str(values.dtype))
+    if not unparsed and name in reference.dtypes and dtype_family(reference.dtypes[name]) == "number" \
+            and family == "text":
+        findings.append({"type": "type_changed", "feature": name, "failed": False,
+                         "message": f"{name}: numbers arrive as {values.dtype} text (reference "
+                                    f"{reference.dtypes[name]})"})
+    bounds = valid_range(reference, name, declared, margin)
+    finite = numbers[np.isfinite(numbers)]
+    if bounds is not None and finite.size:
+        outside = finite[(finite < bounds[0]) | (finite > bounds[1])]
+        if outside.size:
+            findings.append({
+                "type": "out_of_range", "feature": name, "failed": True, "count": int(outside.size),
+                "range": [bounds[0], bounds[1]], "examples": sorted(set(outside.tolist()))[:5],
+                "message": f"{name}: {outside.size} values outside [{bounds[0]:.4g}, {bounds[1]:.4g}]"})
+    return findings, numbers
+
+
+def _time_findings(name, values, as_of) -> tuple[list[dict], np.ndarray]:
+    """Findings of a time column (no range check: time moves on), and whether each row is missing."""
+    findings = []
+    stamps, unparsed = as_timestamps(values)
+    if unparsed:
+        findings.append({"type": "wrong_type", "feature": name, "failed": True, "count": unparsed,
+                         "message": f"{name}: {unparsed} values are not times"})
+    present = stamps.dropna()
+    if as_of is not None and not present.empty:
+        newest = float(epoch_seconds(present).max())
+        lag = float(pd.Timestamp(as_of).timestamp()) - newest
+        findings.append({"type": "freshness", "feature": name, "failed": False, "lag_hours": lag / 3600,
+                         "newest": pd.Timestamp(newest, unit="s", tz="UTC").isoformat(),
+                         "message": f"{name}: newest value {lag / 3600:.1f} h before the window's end"})
+    return findings, values.isna().to_numpy()
+
+
+def _categorical_findings(name, values, summary) -> list[dict]:
+    if summary.other:
+        return []
+    known = {label for label, _ in summary.counts}
+    labels = values.dropna().map(category_label)
+    unseen = labels[~labels.isin(known)]
+    if not len(unseen):
+        return []
+    return [{"type": "unseen_categories", "feature": name, "failed": False,
+             "share": len(unseen) / len(values), "examples": sorted(unseen.unique().tolist())[:5],
+             "message": f"{name}: {len(unseen)} values in categories the reference never had"}]
+
+
 def check_window_quality(
     window: pd.DataFrame,
     reference: DatasetProfile,
     *,
     max_missing_share: float = 0.05,
+    max_infinite_share: float = 0.0,
     ranges: dict | None = None,
     range_margin: float = DEFAULT_RANGE_MARGIN,
     known_columns=(),
+    as_of=None,
 ) -> QualityResult:
     """Check a tabular window's feature columns against the reference profile.
 
     ``known_columns`` are the window's own non-feature columns (timestamps, ids,
-    predictions, labels): they are not reported as extra."""
-    if not 0 <= max_missing_share <= 1:
-        raise ValueError("max_missing_share must be between 0 and 1")
+    predictions, labels): they are not reported as extra. Infinite values are
+    counted apart from missing ones and fail above ``max_infinite_share`` (by
+    default any infinite value fails). ``as_of``, the window's end, dates the
+    freshness of time columns."""
+    for bound, value in (("max_missing_share", max_missing_share), ("max_infinite_share", max_infinite_share)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{bound} must be between 0 and 1")
     ranges = ranges or {}
     findings: list[dict] = []
     if len(window) == 0:
@@ -68,7 +134,8 @@ def check_window_quality(
                          "message": "the window has no rows"})
         return QualityResult(False, 0, findings)
     columns = {str(c): c for c in window.columns}
-    extra = sorted(set(columns) - set(reference.features) - {str(c) for c in known_columns})
+    extra = sorted(set(columns) - set(reference.features) - set(reference.unsupported)
+                   - {str(c) for c in known_columns})
     if extra:
         findings.append({"type": "extra_columns", "feature": None, "failed": False, "columns": extra,
                          "message": f"{len(extra)} columns the reference does not have: {', '.join(extra[:5])}"})
@@ -78,34 +145,31 @@ def check_window_quality(
                              "message": f"{name} is missing from the window"})
             continue
         values = window[columns[name]]
+        found = unsupported_type(values)
+        if found is not None:
+            findings.append({"type": "unsupported_type", "feature": name, "failed": True, "value_type": found,
+                             "message": f"{name}: holds {found} values where the reference had "
+                                        f"{summary.kind} ones"})
+            continue
+        infinite = 0.0
         if summary.kind == "numeric":
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            unparsed = int((values.notna() & np.isnan(numbers)).sum())
-            if unparsed:
-                findings.append({"type": "wrong_type", "feature": name, "failed": True, "count": unparsed,
-                                 "message": f"{name}: {unparsed} values are not numbers"})
-            missing = float(np.mean(~np.isfinite(numbers)))
-            bounds = valid_range(reference, name, ranges.get(name), range_margin)
-            finite = numbers[np.isfinite(numbers)]
-            if bounds is not None and finite.size:
-                outside = finite[(finite < bounds[0]) | (finite > bounds[1])]
-                if outside.size:
-                    findings.append({
-                        "type": "out_of_range", "feature": name, "failed": True, "count": int(outside.size),
-                        "range": [bounds[0], bounds[1]], "examples": sorted(set(outside.tolist()))[:5],
-                        "message": f"{name}: {outside.size} values outside [{bounds[0]:.4g}, {bounds[1]:.4g}]"})
+            found, numbers = _numeric_findings(name, values, reference, ranges.get(name), range_margin)
+            missing, infinite = float(np.mean(np.isnan(numbers))), float(np.mean(np.isinf(numbers)))
+        elif summary.kind == "datetime":
+            found, absent = _time_findings(name, values, as_of)
+            missing = float(np.mean(absent))
         else:
-            missing = float(values.isna().mean())
-            known = {label for label, _ in summary.counts}
-            if not summary.other:
-                labels = values.dropna().astype(str)
-                unseen = labels[~labels.isin(known)]
-                if len(unseen):
-                    findings.append({
-                        "type": "unseen_categories", "feature": name, "failed": False,
-                        "share": len(unseen) / len(values), "examples": sorted(unseen.unique().tolist())[:5],
-                        "message": f"{name}: {len(unseen)} values in categories the reference never had"})
+            found, missing = _categorical_findings(name, values, summary), float(values.isna().mean())
+        findings.extend(found)
         if missing > max_missing_share:
             findings.append({"type": "missing_values", "feature": name, "failed": True, "share": missing,
                              "message": f"{name}: {missing:.1%} missing, above the {max_missing_share:.1%} bound"})
+        if infinite > max_infinite_share:
+            count = int(round(infinite * len(values)))
+            findings.append({"type": "infinite_values", "feature": name, "failed": True, "share": infinite,
+                             "count": count, "message": f"{name}: {count} infinite values ({infinite:.1%}), "
+                                                        f"above the {max_infinite_share:.1%} bound"})
+    for name, type_name in reference.unsupported.items():
+        findings.append({"type": "unsupported_type", "feature": name, "failed": False, "value_type": type_name,
+                         "message": f"{name}: {type_name} values are not monitored (no distribution to compare)"})
     return QualityResult(not any(f["failed"] for f in findings), len(window), findings)

@@ -6,6 +6,7 @@ verdict trusts it to keep small windows from raising false alarms.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,16 +128,23 @@ def _permutation_p(stat, col, n_c, e_r, e_c, rng, n_permutations) -> float:
 
 
 def welch_t(ref: Moments, cur: Moments) -> SignificanceResult | None:
-    """Welch's unequal-variance t-test from moments; None with fewer than 2 values a side."""
+    """Welch's unequal-variance t-test from moments; None with fewer than 2 values a side.
+
+    Computed in units of the standard error, so magnitudes near the float limit
+    give a finite statistic or an infinite one with p = 0, never NaN.
+    """
     if ref.count < 2 or cur.count < 2:
         return None
-    var_r, var_c = ref.m2 / (ref.count - 1), cur.m2 / (cur.count - 1)
-    if var_r / ref.count + var_c / cur.count == 0:
+    er, ec = ref.std / math.sqrt(ref.count), cur.std / math.sqrt(cur.count)
+    se = math.hypot(er, ec)
+    if se == 0:
         same = ref.mean == cur.mean
         return SignificanceResult("welch_t", 0.0 if same else float("inf"), 1.0 if same else 0.0)
-    res = stats.ttest_ind_from_stats(ref.mean, np.sqrt(var_r), ref.count,
-                                     cur.mean, np.sqrt(var_c), cur.count, equal_var=False)
-    return SignificanceResult("welch_t", float(res.statistic), float(res.pvalue))
+    t = ref.mean / se - cur.mean / se  # scipy's sign: reference minus current
+    wr, wc = (er / se) ** 2, (ec / se) ** 2
+    dof = 1.0 / (wr * wr / (ref.count - 1) + wc * wc / (cur.count - 1))
+    p = 0.0 if math.isinf(t) else float(2 * stats.t.sf(abs(t), dof))
+    return SignificanceResult("welch_t", t, min(1.0, p))
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:

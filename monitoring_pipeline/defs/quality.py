@@ -11,8 +11,11 @@ def window_quality(step, served: pd.DataFrame) -> QualityResult:
     monitor, t = step.monitor, step.monitor.thresholds
     reference = step.reference().inputs
     if monitor.modality == "tabular":
+        day_end = pd.Timestamp(step.window.day, tz="UTC") + pd.Timedelta(days=1)
         return check_window_quality(served, reference, max_missing_share=t.max_missing_share,
-                                    ranges=monitor.ranges, known_columns={*LOG_COLUMNS, *WINDOW_COLUMNS})
+                                    max_infinite_share=t.max_infinite_share, ranges=monitor.ranges,
+                                    known_columns={*LOG_COLUMNS, *WINDOW_COLUMNS},
+                                    as_of=min(day_end, pd.Timestamp.now(tz="UTC")))
     if served.empty:
         return QualityResult(False, 0, [{"type": "empty_window", "feature": None, "failed": True,
                                          "message": "the window has no rows"}])

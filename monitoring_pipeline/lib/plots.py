@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from monitoring_pipeline.core.methods import FeaturePair, decile_grid  # noqa: E402
+from monitoring_pipeline.core.timestamps import time_cells  # noqa: E402
 
 
 def data_uri(fig) -> str:
@@ -37,6 +38,11 @@ def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray
         known = [label for label, _ in pair.ref.counts]
         new = [label for label, _ in pair.cur.counts if label not in set(known)]
         labels = known + new + ["other"]
+    elif pair.kind == "datetime":
+        if time_cells(pair.ref, pair.cur)[2] == "hour_of_week":
+            labels = [f"{day} {h:02d}h" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun") for h in range(24)]
+        else:
+            labels = [f"{h:02d}h" for h in pair.cur.covered_hours()]
     else:
         labels = [f"token {i}" for i in range(len(ref))]
     return labels[:len(ref)], ref, cur
@@ -45,7 +51,8 @@ def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray
 def drift_plot(pair: FeaturePair, title: str, limit: int = 20) -> str:
     """A bar chart of reference vs current shares of one feature, as a PNG data URI."""
     labels, ref, cur = feature_shares(pair)
-    order = np.argsort(-(ref + cur))[:limit] if pair.kind not in ("numeric", "channel") else np.arange(len(ref))
+    ordered = pair.kind in ("numeric", "channel", "datetime")
+    order = np.arange(len(ref)) if ordered else np.argsort(-(ref + cur))[:limit]
     x = np.arange(len(order))
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(x - 0.2, ref[order], width=0.4, label="reference", color="#4c72b0")

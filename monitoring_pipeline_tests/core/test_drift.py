@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from monitoring_pipeline.core.drift import compare_profiles
-from monitoring_pipeline.core.profiles import compute_dataset_profile
+from monitoring_pipeline.core.profiles import compute_dataset_profile, merge_profiles
 
 
 def profile(data, modality="tabular", reference=None):
@@ -218,7 +218,9 @@ def test_nan_and_inf_are_reported_not_fatal():
     kinds = {(f["type"], f["feature"]) for f in report["quality"]}
     assert ("missing_values", "x") in kinds and ("non_finite", "x") in kinds
     assert ("no_values", "y") in kinds
-    assert row(report, "x")["missing_share_cur"] == pytest.approx(0.32)
+    # infinite values are counted apart from missing ones
+    assert row(report, "x")["missing_share_cur"] == pytest.approx(0.30)
+    assert row(report, "x")["infinite_share_cur"] == pytest.approx(0.02)
     assert row(report, "y")["p_value"] is None and not row(report, "y")["drifted"]
     json.dumps(report, allow_nan=False)
 
@@ -269,3 +271,75 @@ def test_reports_are_json_safe_deterministic_and_accept_stored_profiles():
         assert key in a
     for field in ("name", "method", "statistic", "p_value", "effect_size", "threshold", "drifted", "severity"):
         assert field in a["features"][0]
+
+
+def _traffic_times(rng, day: str, n: int, peak_hour: float = 14.0) -> pd.Series:
+    """Request times of one day, a fifth spread over the day, the rest around ``peak_hour``."""
+    hours = np.where(rng.random(n) < 0.2, rng.uniform(0, 24, n), rng.normal(peak_hour, 3.0, n) % 24)
+    return pd.Series(pd.Timestamp(day) + pd.to_timedelta(hours * 3600, unit="s"))
+
+
+def test_a_time_column_drifts_by_hour_of_day_not_by_date():
+    rng = np.random.default_rng(21)
+    days = pd.date_range("2026-01-01", periods=28, freq="D")
+    ref_times = pd.concat([_traffic_times(rng, d, 100) for d in days], ignore_index=True)
+    ref = profile(pd.DataFrame({"t": ref_times, "x": rng.normal(0, 1, ref_times.size)}))
+    assert ref.features["t"].kind == "datetime"
+    later = pd.DataFrame({"t": _traffic_times(rng, "2026-05-06", 300), "x": rng.normal(0, 1, 300)})
+    report = compare_profiles(ref, profile(later, reference=ref))
+    assert report["status"] == "ok", report["summary"]  # four months on, same daily rhythm
+    assert row(report, "t")["compared_on"] == "hour_of_day"
+    night = later.assign(t=_traffic_times(rng, "2026-05-06", 300, peak_hour=3.0))
+    report = compare_profiles(ref, profile(night, reference=ref))
+    assert row(report, "t")["drifted"] and row(report, "t")["severity"] == "alert"
+    json.dumps(report, allow_nan=False)
+
+
+def test_an_intraday_window_is_compared_on_the_hours_it_covers():
+    rng = np.random.default_rng(22)
+    days = pd.date_range("2026-01-01", periods=28, freq="D")
+    ref_times = pd.concat([_traffic_times(rng, d, 100) for d in days], ignore_index=True)
+    ref = profile(pd.DataFrame({"t": ref_times}))
+    morning = _traffic_times(rng, "2026-03-02", 400)
+    morning = morning[morning.dt.hour < 12]  # the 6-hourly run at noon sees the morning only
+    report = compare_profiles(ref, profile(pd.DataFrame({"t": morning}), reference=ref))
+    assert not row(report, "t")["drifted"], row(report, "t")
+    assert row(report, "t")["compared_on"].startswith("hours ")
+
+
+def test_extreme_magnitudes_stay_finite_and_a_move_to_them_is_an_alert():
+    """As found: +-1e308 overflowed the second moment, the profile was not JSON-safe,
+    and a window moved entirely to 1e308 read effect 0, status ok."""
+    rng = np.random.default_rng(23)
+    base = rng.normal(0, 1, 1000) * 1e307
+    base[:5] = [1e308, -1e308, 1.7e308, -1.7e308, 0.0]
+    ref = profile(pd.DataFrame({"x": base}))
+    assert np.isfinite(ref.features["x"].moments.std) and ref.features["x"].moments.std > 1e306
+    json.dumps(ref.to_dict(), allow_nan=False)
+    same = profile(pd.DataFrame({"x": rng.normal(0, 1, 500) * 1e307}), reference=ref)
+    assert compare_profiles(ref, same)["status"] == "ok"
+    moved = profile(pd.DataFrame({"x": np.full(500, 1.7e308)}), reference=ref)
+    report = compare_profiles(ref, moved)
+    assert report["status"] == "alert" and row(report, "x")["drifted"]
+    json.dumps(report, allow_nan=False)
+    merged = merge_profiles(same, moved)
+    assert np.isfinite(merged.features["x"].moments.std)
+    json.dumps(merged.to_dict(), allow_nan=False)
+    small = profile(pd.DataFrame({"x": rng.normal(0, 1, 1000)}))
+    huge = profile(pd.DataFrame({"x": np.full(200, 1e308)}), reference=small)
+    report = compare_profiles(small, huge)
+    assert report["status"] == "alert"
+    json.dumps(report, allow_nan=False)
+
+
+def test_numbers_turned_to_text_and_unsupported_values_are_schema_warnings():
+    rng = np.random.default_rng(24)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 300), "y": rng.normal(0, 1, 300)})
+    ref = profile(frame)
+    text = frame.assign(x=frame["x"].map(lambda v: f"{v:.4f}"), y=[{"v": 1}] * 300)
+    report = compare_profiles(ref, profile(text, reference=ref))
+    schema = {(f["type"], f["feature"]): f["severity"] for f in report["schema"]}
+    assert schema[("dtype_changed", "x")] == "warn"
+    assert schema[("unsupported_type", "y")] == "warn"
+    assert report["status"] == "warn"  # the values still parse and did not move
+    assert not row(report, "x")["drifted"]

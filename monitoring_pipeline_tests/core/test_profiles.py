@@ -50,12 +50,13 @@ def test_bin_edges_come_from_the_reference():
     assert cur.features["num"].out_of_range == 1000
 
 
-def test_nan_and_inf_are_counted_as_missing_and_kept_out_of_statistics():
+def test_nan_and_inf_are_counted_apart_and_kept_out_of_statistics():
     df = pd.DataFrame({"x": [1.0, np.nan, np.inf, -np.inf, 3.0, None]})
     s = compute_dataset_profile(df, "tabular").features["x"]
     assert (s.n_missing, s.n_infinite, s.moments.count) == (2, 2, 2)
     assert s.moments.mean == 2.0
-    assert s.missing_share == pytest.approx(4 / 6)
+    assert s.missing_share == pytest.approx(2 / 6)
+    assert s.infinite_share == pytest.approx(2 / 6)
 
 
 def test_all_missing_numeric_column_is_recorded_not_crashed():
