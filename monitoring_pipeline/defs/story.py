@@ -19,6 +19,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.paths import child
 from monitoring_pipeline.lib.settings import models_dir
 from monitoring_pipeline.storage.replay import forget_model
 
@@ -84,9 +85,10 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             raise ValueError(f"monitor {config.model!r} declares no served model; the story needs one")
         if config.days < 1 or not 0 <= config.drift_day or not 0 <= config.second_drift_day:
             raise ValueError("days must be at least 1, drift_day and second_drift_day at least 0")
+        checkpoints = child(models_dir(), monitor.name)  # refused before anything is deleted
         wh = warehouse.get()
         cleared = forget_model(wh, monitor.name)
-        shutil.rmtree(models_dir() / monitor.name, ignore_errors=True)
+        shutil.rmtree(checkpoints, ignore_errors=True)
         context.log.info(f"{monitor.name}: replaying from a clean slate (cleared {sum(cleared.values())} rows)")
         defs = build_definitions(monitors, warehouse)
         simulate = defs.resolve_job_def("simulate_traffic_job")

@@ -38,6 +38,7 @@ from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
 from .monitors import Monitor
+from .paths import child
 from .references import Reference, day_span, profile_inputs, set_baseline, store_reference, typed_features
 from .settings import models_dir
 from .sources import feature_names, labels_of, outputs_of, reference_frame
@@ -76,7 +77,7 @@ def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout:
                                          labels_of(holdout["label"])).items()
                if isinstance(v, (int, float)) and v is not None}
     version = _next_version(wh, monitor.name)
-    directory = (root or models_dir()) / monitor.name / version
+    directory = child(root or models_dir(), monitor.name, version)
     card = {"model_name": monitor.name, "version": version, "metrics": metrics, "training_window": window,
             "training_rows": len(frame), "data_hash": data_hash(X, y), "holdout_rows": len(holdout)}
     save_checkpoint(model, directory, card)

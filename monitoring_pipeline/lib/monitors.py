@@ -7,6 +7,7 @@ model and the field, so definition loading fails with a message a person can act
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,10 @@ SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical")
 REFERENCE_BASES = ("validation", "training", "first_window")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
+DRIFT_FIELDS = ("method", "threshold", "alert")  # core.drift's per-key spec; threshold is the warn level
+COLUMN_TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE", "TIMESTAMP")  # CSV columns
+# A model's name becomes a folder (data/models/<name>/, data/reports/<name>/) and part of partition keys.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class MonitorConfigError(ValueError):
@@ -35,6 +40,7 @@ class Source:
     dataset: str | None = None  # bundled: a data set of monitoring_pipeline.demo
     ts_column: str = "ts"
     rows_per_day: int = 60  # bundled traffic
+    columns: dict = field(default_factory=dict)  # CSV files: column -> type (COLUMN_TYPES), else sniffed
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Thresholds:
     regression_tolerance: float = 0.05
     improvement_margin: float = 0.01
     max_missing_share: float = 0.05
+    max_infinite_share: float = 0.0  # any +-inf in a feature fails the data-quality gate
     min_labeled_rows: int = 30
     slo: dict = field(default_factory=lambda: {"latency_p95_ms": 100.0, "error_rate": 0.05})
 
@@ -70,6 +77,7 @@ class Monitor:
     task: str = "classification"
     features: dict | None = None  # name -> numeric | categorical; None: every reference column
     input_column: str | None = None  # text / vision: the column holding the text or the image
+    image_layout: str = "NCHW"  # vision: NCHW (channels first) or NHWC (channels last)
     ranges: dict = field(default_factory=dict)  # name -> [low, high] valid values
     label_column: str = "label"
     prediction_column: str = "prediction"
@@ -120,14 +128,40 @@ def _build(cls, data, model: str, where: str):
         raise MonitorConfigError(f"monitor {model!r}: field {where or 'monitor'!r}: {error}") from error
 
 
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def _number(model, where, value, low=-math.inf, high=math.inf, integer=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    ok = _real(value) and (isinstance(value, int) or math.isfinite(value)) and low <= value <= high
     if not ok or (integer and int(value) != value):
-        kind = "an integer" if integer else "a number"
+        kind = "an integer" if integer else "a finite number"
         _fail(model, where, f"must be {kind} in [{low}, {high}], got {value!r}")
 
 
+def _mapping(model, where, value, hint: str = "") -> dict:
+    if not isinstance(value, dict):
+        _fail(model, where, f"must be a mapping{hint}, got {type(value).__name__} {value!r:.80}")
+    bad = next((k for k in value if not isinstance(k, str)), None)
+    if bad is not None:
+        _fail(model, f"{where}.{bad}", "must be a string key (quote it in the YAML)")
+    return value
+
+
+def _text(model, where, value, optional=False) -> None:
+    if not (optional and value is None) and not (isinstance(value, str) and value):
+        _fail(model, where, f"must be a non-empty string, got {value!r}")
+
+
+def _name(model, where, value) -> None:
+    if not isinstance(value, str) or not NAME.fullmatch(value) or ".." in value:
+        _fail(model, where, "must be 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit "
+                            f"and without '..' (it names folders), got {value!r}")
+
+
 def _check_source(model: str, where: str, s: Source, *, traffic: bool) -> None:
+    for key, optional in (("source", False), ("path", True), ("dataset", True), ("ts_column", False)):
+        _text(model, f"{where}.{key}", getattr(s, key), optional)
     if s.source not in SOURCES:
         _fail(model, f"{where}.source", f"must be one of {', '.join(SOURCES)}, got {s.source!r}")
     if s.source == "warehouse" and not traffic:
@@ -140,6 +174,11 @@ def _check_source(model: str, where: str, s: Source, *, traffic: bool) -> None:
         if s.dataset not in BUNDLED:
             _fail(model, f"{where}.dataset", f"must be one of {', '.join(BUNDLED)}, got {s.dataset!r}")
     _number(model, f"{where}.rows_per_day", s.rows_per_day, 1, 1_000_000, integer=True)
+    for column, kind in _mapping(model, f"{where}.columns", s.columns).items():
+        if s.source != "file" or s.path.endswith(".parquet"):
+            _fail(model, f"{where}.columns", "applies to CSV file sources only (Parquet files carry their types)")
+        if not isinstance(kind, str) or kind.upper() not in COLUMN_TYPES:
+            _fail(model, f"{where}.columns.{column}", f"must be one of {', '.join(COLUMN_TYPES)}, got {kind!r}")
 
 
 def _check(m: Monitor) -> None:
@@ -152,41 +191,119 @@ def _check(m: Monitor) -> None:
     _check_source(name, "traffic", m.traffic, traffic=True)
     if not isinstance(m.scheduled, bool):
         _fail(name, "scheduled", f"must be true or false, got {m.scheduled!r}")
+    for key in ("label_column", "prediction_column"):
+        _text(name, key, getattr(m, key))
+    for key in ("input_column", "champion", "candidate"):
+        _text(name, key, getattr(m, key), optional=True)
     if m.modality != "tabular" and not m.input_column:
         _fail(name, "input_column", f"is required for a {m.modality} monitor")
-    for feature, kind in (m.features or {}).items():
-        if kind not in KINDS:
-            _fail(name, f"features.{feature}", f"must be numeric or categorical, got {kind!r}")
-    for feature, bounds in m.ranges.items():
-        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and bounds[0] <= bounds[1]):
-            _fail(name, f"ranges.{feature}", f"must be [low, high] with low <= high, got {bounds!r}")
-    t = m.thresholds
+    if m.image_layout not in ("NCHW", "NHWC"):
+        _fail(name, "image_layout", f"must be NCHW (channels first) or NHWC (channels last), got {m.image_layout!r}")
+    _check_columns(m)
+    _check_thresholds(m)
+    _check_alerts(m)
+    _check_retraining(m)
+    if m.reference_on_promotion not in REFERENCE_BASES:
+        _fail(name, "reference_on_promotion",
+              f"must be one of {', '.join(REFERENCE_BASES)}, got {m.reference_on_promotion!r}")
+    if m.model is not None:
+        _check_model(m)
+
+
+def _check_columns(m: Monitor) -> None:
+    name = m.name
+    if m.features is not None:
+        features = _mapping(name, "features", m.features, " of column -> numeric | categorical (leave it out "
+                            "to use every reference column)")
+        if not features and m.modality == "tabular":
+            _fail(name, "features", "names no column; leave it out to use every reference column")
+        for feature, kind in features.items():
+            if kind not in KINDS:
+                _fail(name, f"features.{feature}", f"must be numeric or categorical, got {kind!r}")
+    for feature, bounds in _mapping(name, "ranges", m.ranges).items():
+        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(map(_real, bounds))
+                and bounds[0] <= bounds[1]):
+            _fail(name, f"ranges.{feature}", f"must be [low, high], numbers with low <= high (.inf for an open "
+                                             f"end), got {bounds!r}")
+
+
+def _check_thresholds(m: Monitor) -> None:
+    name, t = m.name, m.thresholds
     _number(name, "thresholds.alpha", t.alpha, 1e-9, 0.5)
     if t.correction not in ("holm", "bh"):
         _fail(name, "thresholds.correction", f"must be holm or bh, got {t.correction!r}")
-    for key, spec in t.drift.items():
-        method = spec if isinstance(spec, str) else spec.get("method") if isinstance(spec, dict) else None
-        if method is not None and method not in METHODS:
-            _fail(name, f"thresholds.drift.{key}", f"names an unknown method {method!r}")
+    for key, spec in _mapping(name, "thresholds.drift", t.drift).items():
         if key not in DEFAULT_METHODS and m.features is not None and key not in m.features:
             _fail(name, f"thresholds.drift.{key}", "is neither a feature kind nor a feature of this monitor")
+        _check_drift_spec(m, key, spec)
     _number(name, "thresholds.regression_tolerance", t.regression_tolerance, 0, 1)
     _number(name, "thresholds.improvement_margin", t.improvement_margin, 0, 1)
     _number(name, "thresholds.max_missing_share", t.max_missing_share, 0, 1)
+    _number(name, "thresholds.max_infinite_share", t.max_infinite_share, 0, 1)
     _number(name, "thresholds.min_labeled_rows", t.min_labeled_rows, 1, 10**9, integer=True)
-    for slo, bound in t.slo.items():
+    for slo, bound in _mapping(name, "thresholds.slo", t.slo).items():
         if slo not in SLO_DIRECTIONS:
             _fail(name, f"thresholds.slo.{slo}", f"is not an SLO ({', '.join(SLO_DIRECTIONS)})")
         if bound is not None:
-            _number(name, f"thresholds.slo.{slo}", bound, 0)
-    if not isinstance(m.alerts, dict):
-        _fail(name, "alerts", f"must be a mapping, got {m.alerts!r}")
+            _number(name, f"thresholds.slo.{slo}", bound, 0, math.inf if slo == "latency_p95_ms" else 1)
+
+
+def _check_drift_spec(m: Monitor, key: str, spec) -> None:
+    """One ``thresholds.drift`` entry, as core.drift reads it: a method name, a warn threshold,
+    or a mapping of DRIFT_FIELDS; the threshold it resolves to must not exceed the alert one."""
+    where = f"thresholds.drift.{key}"
+    short = not isinstance(spec, dict)  # a bare method or number: its problems name the entry itself
+    if isinstance(spec, str):
+        spec = {"method": spec}
+    elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        spec = {"threshold": spec}
+    elif short:
+        _fail(m.name, where, f"must be a method name, a number or a mapping of {', '.join(DRIFT_FIELDS)}, "
+                             f"got {spec!r}")
+    at = lambda part: where if short else f"{where}.{part}"  # noqa: E731
+    unknown = sorted(str(k) for k in spec if k not in DRIFT_FIELDS)
+    if unknown:
+        _fail(m.name, at(unknown[0]), f"is not a known field ({', '.join(DRIFT_FIELDS)}; threshold is the warn level)")
+    kinds = ((key,) if key in DEFAULT_METHODS else (m.features[key],) if key in (m.features or {})
+             else tuple(DEFAULT_METHODS))
+    if "method" in spec:
+        method = METHODS.get(spec["method"]) if isinstance(spec["method"], str) else None
+        if method is None:
+            _fail(m.name, at("method"), f"names an unknown method {spec['method']!r} ({', '.join(METHODS)})")
+        if not method.kinds & set(kinds):
+            _fail(m.name, at("method"), f"{method.name} does not apply to {' or '.join(kinds)} features "
+                                        f"(it takes {', '.join(sorted(method.kinds))})")
+        methods = {method.name}
+    else:
+        methods = {DEFAULT_METHODS[k] for k in kinds}
+    for part in ("threshold", "alert"):
+        if part in spec:
+            _number(m.name, at(part), spec[part], 0)
+    threshold, alert = spec.get("threshold"), spec.get("alert")
+    if len(methods) == 1:  # core's defaults, as core.drift resolves them
+        method = METHODS[next(iter(methods))]
+        threshold = spec.get("threshold", method.threshold)
+        alert = spec.get("alert", max(threshold, method.alert))
+    if threshold is not None and alert is not None and alert < threshold:
+        _fail(m.name, at("alert"), f"{alert} is below the warn threshold {threshold}; need threshold <= alert")
+
+
+def _check_alerts(m: Monitor) -> None:
+    name, alerts = m.name, _mapping(m.name, "alerts", m.alerts)
+    if not isinstance(alerts.get("routes", []), list):
+        _fail(name, "alerts.routes", f"must be a list of channels, got {alerts['routes']!r}")
+    _mapping(name, "alerts.rules", alerts.get("rules") or {})
+    _number(name, "alerts.dedupe_hours", alerts.get("dedupe_hours", 24), 0)
     try:
         policy_of(m.alerts)
     except ValueError as error:  # "alerts.<field>: <problem>"
         where, _, problem = str(error).partition(": ")
         _fail(name, where, problem)
-    unknown = sorted(set(m.retraining) - set(RETRAINING_FIELDS))
+
+
+def _check_retraining(m: Monitor) -> None:
+    name = m.name
+    unknown = sorted(set(_mapping(name, "retraining", m.retraining)) - set(RETRAINING_FIELDS))
     if unknown:
         _fail(name, f"retraining.{unknown[0]}", f"is not a known field ({', '.join(RETRAINING_FIELDS)})")
     if not isinstance(m.retraining.get("enabled", True), bool):
@@ -194,19 +311,21 @@ def _check(m: Monitor) -> None:
     for key in ("cooldown_hours", "persist_hours"):
         _number(name, f"retraining.{key}", m.retraining.get(key, 24), 0)
     _number(name, "retraining.max_accuracy_drop", m.retraining.get("max_accuracy_drop", 0.05), 0, 1)
-    if m.reference_on_promotion not in REFERENCE_BASES:
-        _fail(name, "reference_on_promotion",
-              f"must be one of {', '.join(REFERENCE_BASES)}, got {m.reference_on_promotion!r}")
-    if m.model is not None:
-        from monitoring_pipeline.models.training import KINDS as MODEL_KINDS  # torch only for served models
 
-        if m.model.kind not in MODEL_KINDS:
-            _fail(name, "model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got {m.model.kind!r}")
-        if m.champion is not None:
-            _fail(name, "champion", "must be left out when a served model is declared (the registry holds it)")
-        _number(name, "model.recent_days", m.model.recent_days, 1, 10_000, integer=True)
-        _number(name, "model.holdout_days", m.model.holdout_days, 1, m.model.recent_days, integer=True)
-        _number(name, "model.promotion_margin", m.model.promotion_margin, 0, 1)
+
+def _check_model(m: Monitor) -> None:
+    from monitoring_pipeline.models.training import KINDS as MODEL_KINDS  # torch only for served models
+
+    name = m.name
+    if m.model.kind not in MODEL_KINDS:
+        _fail(name, "model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got {m.model.kind!r}")
+    if m.champion is not None:
+        _fail(name, "champion", "must be left out when a served model is declared (the registry holds it)")
+    _mapping(name, "model.params", m.model.params)
+    _number(name, "model.seed", m.model.seed, 0, 2**32 - 1, integer=True)
+    _number(name, "model.recent_days", m.model.recent_days, 1, 10_000, integer=True)
+    _number(name, "model.holdout_days", m.model.holdout_days, 1, m.model.recent_days, integer=True)
+    _number(name, "model.promotion_margin", m.model.promotion_margin, 0, 1)
 
 
 def alert_policy(m: Monitor) -> AlertPolicy:
@@ -232,8 +351,9 @@ def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
     monitors = []
     for i, raw in enumerate(data["monitors"]):
         name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(name, str) or not name or "|" in name or "," in name:
-            raise MonitorConfigError(f"monitor #{i + 1}: field 'name' must be a non-empty string without | or ,")
+        if not isinstance(name, str) or not name:
+            raise MonitorConfigError(f"monitor #{i + 1}: field 'name' must be a non-empty string")
+        _name(name, "name", name)
         raw = dict(raw)
         if isinstance(raw.get("thresholds"), dict) and isinstance(raw["thresholds"].get("slo"), dict):
             raw["thresholds"] = {**raw["thresholds"], "slo": {**Thresholds().slo, **raw["thresholds"]["slo"]}}

@@ -24,6 +24,7 @@ from monitoring_pipeline.core.drift import ranked_drifted
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.runs import latest_profile
 
+from .paths import child
 from .report_plots import ReportPlots, feature_plots, output_plots, performance_plot
 from .settings import reports_dir
 
@@ -258,7 +259,8 @@ def render_report(data: ReportData, plots: ReportPlots | None = None) -> str:
 
 
 def report_path(root: Path, model: str, partition_key: str) -> Path:
-    return root / model / (partition_key.replace("|", "_").replace("/", "_") + ".html")
+    """``<root>/<model>/<partition>.html``; ValueError when that is not inside ``root``."""
+    return child(root, model, partition_key.replace("|", "_").replace("/", "_") + ".html")
 
 
 def write_report(wh: Warehouse, monitor_name: str, day: date, partition_key: str,

@@ -8,6 +8,7 @@ Every window comes back in one shape (see :mod:`monitoring_pipeline.storage.traf
 from __future__ import annotations
 
 import glob
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -21,9 +22,9 @@ from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.demo.models import make_estimator, model_inputs
 from monitoring_pipeline.demo.replay import replay_window
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.traffic import read_file_window, read_log_window
+from monitoring_pipeline.storage.traffic import read_log_window
 
-from .monitors import Monitor
+from .monitors import Monitor, MonitorConfigError
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,49 @@ class Window:
         return self.start + timedelta(days=1)
 
 
-def _read_files(pattern: str) -> pd.DataFrame:
+def _quote(identifier: str) -> str:
+    """A SQL identifier from user data, quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _csv_error(what: str, pattern: str, error: duckdb.Error) -> ValueError:
+    """DuckDB's CSV error as one sentence naming the file, the line and the column."""
+    text = str(error)
+    found = [m.group(1) if m else None for m in (re.search(r"^\s*file = (.+)$", text, re.M),
+                                                  re.search(r"CSV Error on Line: (\d+)", text),
+                                                  re.search(r'converting column "((?:[^"]|"")*)"', text))]
+    file, line, column = found[0] or pattern, found[1], found[2]
+    detail = next((row for row in text.splitlines()[1:] if row.startswith(("Error", "Expected"))), text.splitlines()[0])
+    if column is None:  # not a value of a column: a malformed line
+        return ValueError(f"{what} file {file}: line {line}: {detail}")
+    return ValueError(f"{what} file {file}: line {line}, column {column}: {detail}. Declare the column's type under "
+                      f"the source's columns: in monitors.yaml, e.g. columns: {{{column}: VARCHAR}}")
+
+
+def read_files(pattern: str, columns: dict | None = None, *, what: str = "reference", where: str = "",
+               params: tuple = ()) -> pd.DataFrame:
+    """Parquet or CSV files matching ``pattern``, CSV columns typed as ``columns`` declares
+    (else as DuckDB sniffs them); ``where`` (with ``params``) filters and orders the rows."""
     if not glob.glob(pattern):
-        raise ValueError(f"no reference files match {pattern!r}")
-    reader = "read_parquet" if pattern.endswith(".parquet") else "read_csv_auto"
+        raise ValueError(f"no {what} files match {pattern!r}")
+    if pattern.endswith(".parquet"):
+        source, args = "read_parquet(?)", [pattern]
+    elif columns:
+        source, args = "read_csv(?, types = ?)", [pattern, {k: v.upper() for k, v in columns.items()}]
+    else:
+        source, args = "read_csv(?)", [pattern]
     conn = duckdb.connect()
     try:
-        return conn.execute(f"SELECT * FROM {reader}(?)", [pattern]).df()
+        return conn.execute(f"SELECT * FROM {source} {where}", [*args, *params]).df()
+    except (duckdb.ConversionException, duckdb.InvalidInputException) as error:
+        if "CSV Error on Line" not in str(error):  # not a CSV cell or line: DuckDB's own message
+            raise
+        raise _csv_error(what, pattern, error) from error
+    except duckdb.BinderException as error:
+        if "COLUMN_TYPES" not in str(error):
+            raise
+        raise ValueError(f"{what} files {pattern!r}: columns: declares a column they do not have "
+                         f"({str(error).splitlines()[0]})") from error
     finally:
         conn.close()
 
@@ -59,17 +96,24 @@ def reference_frame(monitor: Monitor) -> pd.DataFrame:
     src = monitor.reference
     if src.source == "bundled":
         return bundled(src.dataset).reference
-    frame = _read_files(src.path)
+    frame = read_files(src.path, src.columns, what=f"monitor {monitor.name!r}: reference")
     if monitor.label_column not in frame.columns:
         raise ValueError(f"monitor {monitor.name!r}: reference has no label column {monitor.label_column!r}")
     return frame.rename(columns={monitor.label_column: "label"})
 
 
 def feature_names(monitor: Monitor, reference: pd.DataFrame) -> list[str]:
-    if monitor.input_column:
-        return [monitor.input_column]
-    if monitor.features is not None:
-        return list(monitor.features)
+    """The columns to profile; MonitorConfigError when a declared one is not in the reference."""
+    if monitor.input_column or monitor.features is not None:
+        key, names = ("input_column", [monitor.input_column]) if monitor.input_column else \
+            ("features", list(monitor.features))
+        missing = [n for n in names if n not in reference.columns]
+        if missing:
+            have = [str(c) for c in reference.columns]
+            shown = ", ".join(have[:40]) + (f", ... ({len(have)} in all)" if len(have) > 40 else "")
+            raise MonitorConfigError(f"monitor {monitor.name!r}: field {key!r} names columns the reference "
+                                     f"does not have: {', '.join(missing)}; it has: {shown}")
+        return names
     skip = {"label", monitor.prediction_column, "ts", "request_id", "model_version", "confidence",
             "latency_ms", "error"}
     return [c for c in reference.columns if c not in skip]
@@ -82,7 +126,10 @@ def window_frame(monitor: Monitor, wh: Warehouse, window: Window) -> pd.DataFram
         versions = [v for v in (monitor.champion, monitor.candidate) if v]
         return replay_window(monitor.name, src.dataset, window.day, src.rows_per_day, versions)
     if src.source == "file":
-        frame = read_file_window(src.path, window.start, window.end, ts_column=src.ts_column)
+        ts = _quote(src.ts_column)
+        frame = read_files(src.path, src.columns, what=f"monitor {monitor.name!r}: traffic",
+                           where=f"WHERE CAST({ts} AS TIMESTAMP) >= ? AND CAST({ts} AS TIMESTAMP) < ? ORDER BY {ts}",
+                           params=(window.start, window.end)).rename(columns={src.ts_column: "ts"})
         renames = {monitor.label_column: "label", monitor.prediction_column: "prediction"}
         frame = frame.rename(columns={k: v for k, v in renames.items() if k in frame.columns})
         for column in ("request_id", "model_version", "confidence", "latency_ms", "error", "label"):
