@@ -58,9 +58,21 @@ def _encode(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
             labels = pd.Index(pd.concat([r, c]).dropna().astype(str).unique())
             rv = np.where(r.isna(), np.nan, labels.get_indexer(r.astype(str))).astype(np.float64)
             cv = np.where(c.isna(), np.nan, labels.get_indexer(c.astype(str))).astype(np.float64)
-        ref_cols.append(np.where(np.isinf(rv), np.nan, rv))
-        cur_cols.append(np.where(np.isinf(cv), np.nan, cv))
+        rv, cv = _fits_float32(np.where(np.isinf(rv), np.nan, rv), np.where(np.isinf(cv), np.nan, cv))
+        ref_cols.append(rv)
+        cur_cols.append(cv)
     return np.column_stack(ref_cols), np.column_stack(cur_cols)
+
+
+_FLOAT32_SAFE = 1e37
+
+
+def _fits_float32(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The forests work in float32: a column beyond its range (up to +-1.8e308) goes
+    through sign(x) log1p(|x|), which keeps the order of values and so every split."""
+    if all(np.nanmax(np.abs(c), initial=0.0) < _FLOAT32_SAFE for c in columns):
+        return columns
+    return tuple(np.sign(c) * np.log1p(np.abs(c)) for c in columns)
 
 
 def _task(y: np.ndarray) -> str:

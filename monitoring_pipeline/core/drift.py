@@ -24,6 +24,7 @@ from .timestamps import time_cells
 from .stattests import CORRECTIONS, SignificanceResult, chi2_per_document, chi2_two_sample, ks_binned, welch_t
 
 SEVERITY_ORDER = {"ok": 0, "warn": 1, "alert": 2}
+_STATUS_SCHEMA = {"dtype_changed", "kind_mismatch"}  # schema findings that grade the report's status
 
 
 def _finite(x) -> float | None:
@@ -121,7 +122,8 @@ def _details(pair: FeaturePair) -> dict:
 def _schema_findings(ref: DatasetProfile, new: DatasetProfile) -> list[dict]:
     findings = []
     for name, type_name in new.unsupported.items():
-        findings.append({"type": "unsupported_type", "feature": name, "severity": "warn", "value_type": type_name,
+        severity = "warn" if name in ref.features else "info"  # a feature broke, or it never had values to compare
+        findings.append({"type": "unsupported_type", "feature": name, "severity": severity, "value_type": type_name,
                          "message": f"{name} holds {type_name} values, which have no distribution to compare"})
     for name in ref.features:
         if name not in new.features and name not in new.unsupported:
@@ -251,8 +253,9 @@ def compare_profiles(
 
     drifted = [r for r in rows if r["drifted"]]
     schema = _schema_findings(ref, new)
-    # a schema change (a column missing, of another kind or type, unsupported) is at least a warning
-    severities = [r["severity"] for r in rows] + [f["severity"] for f in schema if f["severity"] != "info"]
+    # A column of another kind or type is at least a warning; a missing or unsupported
+    # one is the data-quality gate's failure, not drift.
+    severities = [r["severity"] for r in rows] + [f["severity"] for f in schema if f["type"] in _STATUS_SCHEMA]
     status = max(severities, key=SEVERITY_ORDER.get, default="ok")
     scores = {r["name"]: r["js"] for r in rows if r["js"] is not None}
     return {

@@ -343,3 +343,6 @@ def test_numbers_turned_to_text_and_unsupported_values_are_schema_warnings():
     assert schema[("unsupported_type", "y")] == "warn"
     assert report["status"] == "warn"  # the values still parse and did not move
     assert not row(report, "x")["drifted"]
+    both = profile(frame.assign(y=[{"v": 2}] * 300))  # a column that never had values to compare
+    schema = {(f["type"], f["feature"]): f["severity"] for f in compare_profiles(both, both)["schema"]}
+    assert schema == {("unsupported_type", "y"): "info"}
