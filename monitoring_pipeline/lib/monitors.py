@@ -20,7 +20,7 @@ from monitoring_pipeline.core.service import SLO_DIRECTIONS
 
 MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
-KINDS = ("numeric", "categorical")
+KINDS = ("numeric", "categorical", "datetime")
 REFERENCE_BASES = ("validation", "training", "first_window")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
 DRIFT_FIELDS = ("method", "threshold", "alert")  # core.drift's per-key spec; threshold is the warn level
@@ -213,13 +213,13 @@ def _check(m: Monitor) -> None:
 def _check_columns(m: Monitor) -> None:
     name = m.name
     if m.features is not None:
-        features = _mapping(name, "features", m.features, " of column -> numeric | categorical (leave it out "
+        features = _mapping(name, "features", m.features, " of column -> numeric | categorical | datetime (leave it out "
                             "to use every reference column)")
         if not features and m.modality == "tabular":
             _fail(name, "features", "names no column; leave it out to use every reference column")
         for feature, kind in features.items():
             if kind not in KINDS:
-                _fail(name, f"features.{feature}", f"must be numeric or categorical, got {kind!r}")
+                _fail(name, f"features.{feature}", f"must be numeric, categorical or datetime, got {kind!r}")
     for feature, bounds in _mapping(name, "ranges", m.ranges).items():
         if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(map(_real, bounds))
                 and bounds[0] <= bounds[1]):

@@ -278,3 +278,27 @@ def test_reference_may_be_raw_data_and_must_match_the_modality():
     assert p.features["x"].edges == compute_dataset_profile(df, "tabular").features["x"].edges
     with pytest.raises(ValueError, match="reference profile is text"):
         compute_dataset_profile(df, "tabular", reference=compute_dataset_profile(["a"], "text"))
+
+
+def test_every_pandas_column_type_keeps_its_meaning():
+    """bools, nullable ints, pandas categoricals and time zone-aware times are profiled as
+    what they are, and the profile survives a JSON round trip."""
+    frame = pd.DataFrame({
+        "flag": [True, False, True, True],
+        "count": pd.array([1, None, 3, 4], dtype="Int64"),
+        "tier": pd.Categorical(["a", "b", "a", "c"]),
+        "at": pd.to_datetime(["2026-01-01 08:00", "2026-01-01 09:30", None, "2026-01-02 23:10"]).tz_localize(
+            "America/New_York"),
+        "blob": [b"x", b"y", None, b"z"],
+    })
+    p = compute_dataset_profile(frame, "tabular")
+    kinds = {name: s.kind for name, s in p.features.items()}
+    assert kinds == {"flag": "categorical", "count": "numeric", "tier": "categorical", "at": "datetime"}
+    assert dict(p.features["flag"].counts) == {"True": 3, "False": 1}
+    assert (p.features["count"].n_missing, p.features["count"].moments.mean) == (1, pytest.approx(8 / 3))
+    at = p.features["at"]
+    assert at.tz == "America/New_York" and at.n_missing == 1
+    assert sorted(h % 24 for h, c in enumerate(at.week_hours) if c) == [8, 9, 23]  # wall-clock hours
+    assert p.unsupported == {"blob": "bytes"}
+    again = DatasetProfile.from_dict(json.loads(json.dumps(p.to_dict(), allow_nan=False)))
+    assert again == p
