@@ -180,11 +180,66 @@ def summarize_text(docs: list, reference):
 
 # --- vision --------------------------------------------------------------------------
 
-def load_vision(data) -> list[np.ndarray]:
-    """Batches of images, each [N, C, H, W] float64 (one batch per image shape)."""
+IMAGE_LAYOUTS = ("NCHW", "NHWC")
+_IMAGE_AXES = {"NCHW": ("C (channels)", "H (height)", "W (width)"),
+               "NHWC": ("H (height)", "W (width)", "C (channels)")}
+
+
+class ImageBatches(list):
+    """Image batches, each [N, C, H, W] float64, and the layout the images came in."""
+
+    def __init__(self, batches=(), layout: str = "NCHW"):
+        super().__init__(batches)
+        self.layout = layout
+
+
+def _check_layout(layout) -> None:
+    if layout not in IMAGE_LAYOUTS:
+        raise ValueError(f"image layout must be one of {', '.join(IMAGE_LAYOUTS)}, got {layout!r}")
+
+
+def _check_image_size(shape: tuple, layout: str) -> None:
+    """ValueError naming the axis of a zero-size image (``shape`` without N, in ``layout``)."""
+    for axis, size in zip(_IMAGE_AXES[layout], shape):
+        if size == 0:
+            raise ValueError(f"images have zero size: {axis} is 0 in shape {shape} (read as {layout[1:]}); "
+                             "an image needs at least one channel, row and column")
+
+
+def channels_first(images, layout: str = "NCHW") -> np.ndarray:
+    """A batch of images in ``layout`` ("NCHW" or "NHWC") as a C-contiguous [N, C, H, W] array.
+
+    >>> channels_first(np.zeros((2, 8, 8, 3)), "NHWC").shape
+    (2, 3, 8, 8)
+    """
+    _check_layout(layout)
+    array = _to_numpy(images)
+    if array.ndim != 4:
+        raise ValueError(
+            f"vision data must be [N, {', '.join(layout[1:])}] ({layout}); got shape {array.shape} "
+            "(add a channel axis for grayscale images)"
+        )
+    if array.shape[0]:
+        _check_image_size(array.shape[1:], layout)
+    return array if layout == "NCHW" else np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+
+
+def load_vision(data) -> ImageBatches:
+    """Batches of images, each [N, C, H, W] float64 (one batch per image shape).
+
+    ``data`` is an [N, C, H, W] array or tensor, a list of [C, H, W] images, or a dict
+    with "pixel_values" (either of those) and optionally "layout" ("NCHW", the default,
+    or "NHWC" for channels-last images) and "channels" (the channel count the images
+    must have: images read in the wrong layout then fail instead of being profiled).
+    """
+    layout, channels = "NCHW", None
     if isinstance(data, dict):
         if "pixel_values" not in data:
             raise ValueError(f"vision data needs 'pixel_values'; got keys {sorted(data)}")
+        layout, channels = data.get("layout", "NCHW"), data.get("channels")
+        _check_layout(layout)
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
         data = data["pixel_values"]
     if isinstance(data, (list, tuple)):
         if not data:
@@ -192,23 +247,31 @@ def load_vision(data) -> list[np.ndarray]:
         images = [_to_numpy(i["pixel_values"] if isinstance(i, dict) else i) for i in data]
         for image in images:
             if image.ndim != 3:
-                raise ValueError(f"each image must be [C, H, W]; got shape {image.shape}")
+                raise ValueError(f"each image must be [{', '.join(layout[1:])}] ({layout}); got shape {image.shape}")
+            _check_image_size(image.shape, layout)
+        if layout == "NHWC":
+            images = [image.transpose(2, 0, 1) for image in images]
         by_shape: dict[tuple, list] = {}
         for image in images:
             by_shape.setdefault(image.shape, []).append(image)
-        return [np.stack(group).astype(np.float64) for group in by_shape.values()]
-    array = _to_numpy(data)
-    if array.ndim != 4:
-        raise ValueError(
-            f"vision data must be [N, C, H, W]; got shape {array.shape} "
-            "(add a channel axis for grayscale images: x[:, None])"
-        )
-    if array.shape[0] == 0:
-        raise ValueError("vision data is empty: no images")
-    return [array.astype(np.float64, copy=False)]
+        batches = ImageBatches([np.stack(group).astype(np.float64) for group in by_shape.values()], layout)
+    else:
+        array = channels_first(data, layout)
+        if array.shape[0] == 0:
+            raise ValueError("vision data is empty: no images")
+        batches = ImageBatches([array.astype(np.float64, copy=False)], layout)
+    if channels is not None:
+        found = sorted({b.shape[1] for b in batches})
+        if found != [channels]:
+            raise ValueError(f"the images have {' or '.join(map(str, found))} channel(s) when read as {layout}, "
+                             f"not the {channels} declared; is the layout right (NCHW: channels first, "
+                             "NHWC: channels last)?")
+    return batches
 
 
 def summarize_vision(batches: list[np.ndarray], reference):
+    """Per-channel statistics, brightness, contrast and sizes of [N, C, H, W] batches; the
+    dtypes name the layout the images came in ("image_layout")."""
     n_channels = max(b.shape[1] for b in batches)
     chan_means, brightness, contrast, sizes = [], [], [], []
     pixels = [Moments() for _ in range(n_channels)]
@@ -248,7 +311,7 @@ def summarize_vision(batches: list[np.ndarray], reference):
     ref_hist = reference.histograms.get("brightness_5bin") if reference is not None else None
     histograms = {"brightness_5bin": FixedHistogram.equal_width(
         bright, BRIGHTNESS_BINS, ref_hist.edges if ref_hist is not None else None)}
-    return features, histograms, {}
+    return features, histograms, {"image_layout": getattr(batches, "layout", "NCHW")}
 
 
 # --- outputs -------------------------------------------------------------------------
@@ -325,7 +388,7 @@ def take(canonical, rows: np.ndarray):
             local = rows[(rows >= start) & (rows < stop)] - start
             if local.size:
                 picked.append(batch[local])
-        return picked
+        return ImageBatches(picked, canonical.layout) if isinstance(canonical, ImageBatches) else picked
     return [canonical[i] for i in rows]
 
 

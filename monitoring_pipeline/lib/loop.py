@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import compare_models, compute_dataset_profile
+from monitoring_pipeline.core.modalities import channels_first
 from monitoring_pipeline.demo import flights
 from monitoring_pipeline.demo.bundled import bundled
-from monitoring_pipeline.models import TrainedModel, data_hash, evaluate, load_checkpoint, save_checkpoint, train
+from monitoring_pipeline.models import (TrainedModel, data_hash, evaluate, load_checkpoint, read_card, save_checkpoint,
+                                        train)
 from monitoring_pipeline.storage import Warehouse, registry
 from monitoring_pipeline.storage.results import replace_comparison
 from monitoring_pipeline.storage.runs import failed_gate_windows
@@ -56,8 +58,9 @@ def model_inputs(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
     """What the model takes: typed feature columns, a list of texts or an image array."""
     if monitor.modality == "text":
         return frame[monitor.input_column].astype(str).tolist()
-    if monitor.modality == "vision":
-        return np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]])
+    if monitor.modality == "vision":  # as [N, C, H, W] whatever the declared layout
+        return channels_first(np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]]),
+                              monitor.image_layout)
     return typed_features(monitor, frame, features)
 
 
@@ -82,7 +85,8 @@ def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout:
             "training_rows": len(frame), "data_hash": data_hash(X, y), "holdout_rows": len(holdout)}
     save_checkpoint(model, directory, card)
     registry.register_model(wh, monitor.name, version, stage, framework=card.get("framework", spec.kind),
-                            path=str(directory), metrics=metrics, reason=reason)
+                            path=str(directory), metrics=metrics, reason=reason,
+                            weights_sha256=read_card(directory)["weights_sha256"])
     proba = model.predict_proba(X)
     outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
                                       "outputs")
@@ -110,7 +114,8 @@ def load_champion(wh: Warehouse, monitor: Monitor) -> tuple[str, TrainedModel]:
     row = registry.champion(wh, monitor.name)
     if row is None:
         raise ValueError(f"monitor {monitor.name!r} has no champion in the registry")
-    model, _ = load_checkpoint(Path(row["path"]))
+    model, _ = load_checkpoint(Path(row["path"]), registered=registry.recorded_checkpoints(wh),
+                               models_root=models_dir())
     return row["model_version"], model
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.model_selection import cross_val_predict
 
 from monitoring_pipeline.core.categorical import category_label
+from monitoring_pipeline.core.modalities import channels_first
 from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.demo.models import make_estimator, model_inputs
 from monitoring_pipeline.demo.replay import replay_window
@@ -189,8 +190,9 @@ def model_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
     """The data to profile: a feature frame, a list of texts, or an [N, C, H, W] array."""
     if monitor.modality == "text":
         return frame[monitor.input_column].astype(str).tolist()
-    if monitor.modality == "vision":
-        return np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]])
+    if monitor.modality == "vision":  # as [N, C, H, W] whatever the declared layout
+        return channels_first(np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]]),
+                              monitor.image_layout)
     return frame[features]
 
 

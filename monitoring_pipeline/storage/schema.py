@@ -196,6 +196,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE ml_monitoring_alerts ADD COLUMN resolution VARCHAR",
         "UPDATE ml_monitoring_alerts SET status = 'acknowledged' WHERE acknowledged_at IS NOT NULL",
     ]),
+    # The sha256 of a checkpoint's weights, recorded when it is registered: loading compares
+    # the file with this, not with the card beside it. Older rows stay NULL and do not load.
+    (5, "checkpoint hashes", [
+        "ALTER TABLE model_registry ADD COLUMN weights_sha256 VARCHAR",
+    ]),
 ]
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
