@@ -4,7 +4,8 @@ is owed to whom and records each delivery."""
 
 from .channels import DeliveryError, channels_from_env, send_with_retry
 from .messages import Message, alert_message, digest_message
+from .redact import redact
 from .routing import AlertPolicy, channels_for, dedupe_key, policy_of
 
 __all__ = ["AlertPolicy", "DeliveryError", "Message", "alert_message", "channels_for", "channels_from_env",
-           "dedupe_key", "digest_message", "policy_of", "send_with_retry"]
+           "dedupe_key", "digest_message", "policy_of", "redact", "send_with_retry"]

@@ -3,7 +3,7 @@ digest, and acknowledgement as a job."""
 
 import dagster as dg
 
-from monitoring_pipeline.alerts import AlertPolicy
+from monitoring_pipeline.alerts import AlertPolicy, redact
 from monitoring_pipeline.lib.monitors import MonitorsConfig, alert_policy
 from monitoring_pipeline.lib.notify import notify, send_digest
 from monitoring_pipeline.lib.plots import markdown_image
@@ -23,12 +23,13 @@ def policy_for(config: MonitorsConfig, model_name: str) -> AlertPolicy:
 def deliver(wh: Warehouse, config: MonitorsConfig, model_name: str, log=None, window: Window | None = None):
     """After a step stored alerts (or found none): send what the model's open alerts are
     owed, rewrite the Prometheus file and, for a window, its HTML report. A failed
-    channel is logged and kept undelivered for the next run. Returns the delivery
-    outcomes and the report (None without a window)."""
+    channel is logged (its reason redacted) and kept undelivered for the next run.
+    Returns the delivery outcomes and the report (None without a window)."""
     outcomes = notify(wh, model_name, policy_for(config, model_name))
     for o in outcomes:
         if o["status"] == "failed" and log is not None:
-            log.warning(f"alert {o['alert_id']} not delivered to {o['channel']}: {o['error']} (retried next run)")
+            log.warning(redact(f"alert {o['alert_id']} not delivered to {o['channel']}: {o['error']} "
+                               "(retried next run)"))
     write_metrics(wh)
     report = None if window is None else write_report(wh, model_name, window.day, window.partition_key)
     return outcomes, report
@@ -64,9 +65,9 @@ def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:
     def send_alert_digest(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> dict:
         """E-mail the day's open warnings (routing: warnings go to Slack at once and to this digest)."""
         result = send_digest(warehouse.get(), {m.name: alert_policy(m) for m in monitors.monitors})
-        context.log.info(f"digest: {result}")
+        context.log.info(redact(f"digest: {result}"))
         if result["status"] == "failed":
-            raise RuntimeError(f"the digest e-mail failed: {result['error']}; its warnings stay owed")
+            raise RuntimeError(redact(f"the digest e-mail failed: {result['error']}; its warnings stay owed"))
         return result
 
     @dg.job(executor_def=dg.in_process_executor, description="Acknowledge an alert (config: alert_id, by).")

@@ -13,6 +13,7 @@ import pandas as pd
 
 import dagster as dg
 
+from monitoring_pipeline.alerts import redact
 from monitoring_pipeline.core.alert_rules import Alert, alert_id
 from monitoring_pipeline.core.retraining import decide_retraining
 from monitoring_pipeline.demo.drift import inject
@@ -66,15 +67,25 @@ def _served(config: MonitorsConfig, name: str):
 
 def _infrastructure_alert(wh, config: MonitorsConfig, model_name: str, window: str, message: str, action: str,
                           key: str) -> None:
-    """A run or a model that failed: an SLO_BREACH alert of the serving/monitoring service, sent at once."""
+    """A run or a model that failed: an SLO_BREACH alert of the serving/monitoring service, sent at once.
+    The message is redacted: an error's text may quote a webhook URL, a user or a password."""
     alert = Alert(alert_id(model_name, window, "SLO_BREACH", None, [key]), "critical", "SLO_BREACH", model_name,
-                  window, message, action, None, (key,))
+                  window, redact(message), action, None, (key,))
     upsert_alerts(wh, [alert], asset_key=key, partition_key=f"{window}|{model_name}", run_id=None)
     deliver(wh, config, model_name)
 
 
+def _error_line(error) -> str:
+    """An error's class and the first line of its message, redacted: a message may quote a secret."""
+    if error is None:
+        return ""
+    first = (error.message.strip().splitlines() or [""])[0].removeprefix(f"{error.cls_name}: ")
+    return f"{error.cls_name}: {redact(first)[:300]}"
+
+
 def _step_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], set[str]]:
-    """The run's failed steps with their root error, and the steps of checks that failed."""
+    """The run's failed steps with their root error (its class and the first line of its
+    message, redacted), and the steps of checks that failed."""
     events = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
                                                 dg.DagsterEventType.ASSET_CHECK_EVALUATION})
     failed, checks = {}, set()
@@ -84,7 +95,7 @@ def _step_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str,
             error = event.step_failure_data.error
             while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
                 error = error.cause
-            failed[record.step_key] = "" if error is None else f"{error.cls_name}: {error.message.strip()}"
+            failed[record.step_key] = _error_line(error)
         elif not event.event_specific_data.passed:
             checks.add(record.step_key)
     return failed, checks
