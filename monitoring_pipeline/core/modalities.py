@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .categorical import CategoricalSummary, TokenSummary, category_label
+from .columns import column_kind, float_values, unsupported_type
 from .numeric import ChannelSummary, FixedHistogram, Moments, NumericSummary
+from .timestamps import DatetimeSummary
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 BRIGHTNESS_BINS = 5
@@ -70,52 +72,35 @@ def load_tabular(data) -> pd.DataFrame:
     return data
 
 
-def _is_numeric(s: pd.Series) -> bool:
-    dtype = s.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return False
-    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
-
-
-def _float_values(s: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        stamps = pd.to_datetime(s, utc=True)
-        seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
-    if s.dtype == np.float64:
-        return s.to_numpy()
-    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    # Text where the reference had numbers: what does not parse is counted as missing.
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def summarize_tabular(df: pd.DataFrame, reference):
-    kinds = {}
-    for col in df.columns:
-        name = str(col)
-        ref = reference.features.get(name) if reference is not None else None
-        if ref is not None and ref.kind in ("numeric", "categorical"):
-            kinds[name] = ref.kind
-        else:
-            kinds[name] = "numeric" if _is_numeric(df[col]) else "categorical"
+    """Summaries of every column by its kind (see :mod:`.columns`); unsupported columns
+    are left out of the features and named in the dtypes as ``unsupported: <type>``."""
     columns = {str(c): c for c in df.columns}
+    kinds = {}
+    for name, col in columns.items():
+        ref = reference.features.get(name) if reference is not None else None
+        kinds[name] = column_kind(df[col], ref.kind if ref is not None else None)
 
     def summarize(name):
         values = df[columns[name]]
         if kinds[name] == "numeric":
-            return NumericSummary.from_array(_float_values(values), _ref_edges(reference, name))
+            return NumericSummary.from_array(float_values(values), _ref_edges(reference, name))
+        if kinds[name] == "datetime":
+            return DatetimeSummary.from_series(values)
         return CategoricalSummary.from_series(values, _ref_summary(reference, name, "categorical"))
 
+    profiled = [name for name, kind in kinds.items() if kind != "unsupported"]
     # numpy releases the GIL while binning, so numeric columns profile in parallel
     # and overlap with the categorical ones (whose hashing holds it).
-    workers = min(len(kinds), _cpus(), 8)
+    workers = min(len(profiled), _cpus(), 8)
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            features = dict(zip(kinds, pool.map(summarize, kinds)))
+            features = dict(zip(profiled, pool.map(summarize, profiled)))
     else:
-        features = {name: summarize(name) for name in kinds}
-    dtypes = {name: str(df[columns[name]].dtype) for name in kinds}
+        features = {name: summarize(name) for name in profiled}
+    dtypes = {name: str(df[columns[name]].dtype) for name in profiled}
+    dtypes.update({name: f"unsupported: {unsupported_type(df[columns[name]])}"
+                   for name, kind in kinds.items() if kind == "unsupported"})
     return features, {}, dtypes
 
 
