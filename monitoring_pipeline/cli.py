@@ -3,10 +3,15 @@
     monitoring-pipeline alerts list [--model M] [--all]
     monitoring-pipeline alerts ack <alert_id> --by <name>
     monitoring-pipeline alerts resolve <alert_id> --reason "<why>"
+    monitoring-pipeline migrate
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
-resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb).
+resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb),
+which must exist: `list` opens it read-only, `ack` and `resolve` for writing, `migrate`
+brings its schema up to this code's (any job does too). A warehouse that is missing,
+corrupt, locked past ``--wait`` seconds or not writable is one line on stderr naming
+the path and the cause, and exit status 1.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+import duckdb
 import pandas as pd
 
 from monitoring_pipeline.lib.settings import warehouse_path
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, WarehouseError
+from monitoring_pipeline.storage.schema import LATEST
 from monitoring_pipeline.storage.results import acknowledge_alert, alert_history, open_alerts, resolve_alert
 
 
@@ -47,7 +54,10 @@ def _list(wh: Warehouse, model: str | None, everything: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for a job that holds the warehouse (default 10)")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="bring the warehouse's schema up to this code's")
     alerts = commands.add_parser("alerts", help="list, acknowledge or resolve alerts").add_subparsers(
         dest="action", required=True)
     listing = alerts.add_parser("list", help="open alerts, newest first")
@@ -61,12 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     resolve.add_argument("alert_id")
     resolve.add_argument("--reason", required=True)
     args = parser.parse_args(argv)
-    wh = Warehouse(warehouse_path())
+    if args.command == "alerts" and args.action == "resolve" and not args.reason.strip():
+        parser.error("--reason must not be empty")
+    path = warehouse_path()
+    try:
+        return _run(args, Warehouse(path, timeout=args.wait, read_only=args.command == "alerts"
+                                    and args.action == "list", create=False))
+    except WarehouseError as error:
+        print(f"monitoring-pipeline: {error}", file=sys.stderr)
+    except duckdb.Error as error:  # a query that failed on what the file holds
+        print(f"monitoring-pipeline: {WarehouseError(path, str(error))}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace, wh: Warehouse) -> int:
+    if args.command == "migrate":
+        with wh.connect():
+            print(f"warehouse {wh.path} is at schema version {LATEST}")
+        return 0
     if args.action == "list":
         return _list(wh, args.model, args.all)
     if args.action == "resolve":
-        if not args.reason.strip():
-            parser.error("--reason must not be empty")
         if resolve_alert(wh, args.alert_id, args.reason):
             print(f"resolved {args.alert_id}: {args.reason.strip()}")
             return 0

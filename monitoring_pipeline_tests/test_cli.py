@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.schema import LATEST
+from monitoring_pipeline_tests.dagster_home import init_dagster_home, is_initialised
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -21,12 +23,15 @@ pytestmark = pytest.mark.integration
 
 
 def env_for(tmp_path):
-    return {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    return {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"),
+            "MONITORING_MODELS": str(tmp_path / "models")}  # checkpoints load only from under it
 
 
 def dagster(tmp_path, *args, background=False):
     command = [DAGSTER, "job", "execute", *args]
-    if background:
+    if background:  # runs at once on a fresh home would race to create Dagster's storage
+        if not is_initialised(tmp_path):
+            init_dagster_home(tmp_path)
         return subprocess.Popen(command, cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     return subprocess.run(command, cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True,
@@ -56,13 +61,8 @@ def test_monitoring_job_runs_and_reruns_a_window(tmp_path):
 
 
 def test_two_runs_at_once_on_one_warehouse_keep_every_row(tmp_path):
-    # Dagster's own SQLite storage is created by the first process to open a fresh
-    # DAGSTER_HOME; two doing it at once race ("table snapshots already exists"). A real
-    # home exists before its runs, so the test creates it first. The race under test
-    # is the two runs' writes to one warehouse.
-    init = subprocess.run([DAGSTER, "instance", "migrate"], cwd=tmp_path, env=env_for(tmp_path),
-                          capture_output=True, text=True, timeout=300)
-    assert init.returncode == 0, init.stderr[-2000:]
+    # The race under test is the two runs' writes to one warehouse; the helper initialises
+    # the fresh DAGSTER_HOME before starting them (see test_four_runs_at_once_on_a_fresh_home).
     procs = [dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window(day), background=True)
              for day in ("2026-01-06", "2026-01-07")]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
@@ -132,10 +132,12 @@ def test_tier5_works_for_text(tmp_path):
 
 
 def test_tier5_gates_a_trained_checkpoint(tmp_path):
-    from monitoring_pipeline_tests.lib.test_tier5_checkpoints import checkpoint
+    from monitoring_pipeline_tests.lib.test_tier5_checkpoints import checkpoint, register
 
     good = checkpoint(tmp_path / "models", "digits", "image_cnn", "v1")
     weak = checkpoint(tmp_path / "models", "digits", "image_cnn", "v2", rows=60, epochs=2)
+    for path in (good, weak):  # a checkpoint loads only when the registry records it, with its sha256
+        register(Warehouse(tmp_path / "w.duckdb"), path)
     ok = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c",
                  tier5_config(tmp_path, "good", candidate={"kind": "checkpoint", "path": good}))
     assert ok.returncode == 0, ok.stderr[-3000:]
@@ -184,3 +186,140 @@ def test_alerts_list_shows_open_ones_and_all_shows_the_history_with_status(tmp_p
                      lines["alert-manual"])
     assert "resolved" not in lines["alert-open"]
     assert run("list", "--all", "--model", "nobody").stdout.strip() == "no alerts"
+
+
+def test_four_runs_at_once_on_a_fresh_home(tmp_path):
+    # A fresh DAGSTER_HOME and a fresh warehouse: the helper initialises the home once,
+    # then four runs start together (without that, some fail inside Dagster's SQLite).
+    procs = [dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "retention_job", background=True)
+             for _ in range(4)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n".join(o[-1500:] for o in outputs)
+    import dagster as dg
+
+    runs = dg.DagsterInstance.from_config(str(tmp_path)).get_runs()
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
+    assert Warehouse(tmp_path / "w.duckdb").read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
+
+
+CLI = str(Path(sys.executable).parent / "monitoring-pipeline")
+HOLDER = ("import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'read'); "
+          "print('held', flush=True); sys.stdin.read()")
+
+
+def cli(warehouse: Path, *args):
+    return subprocess.run([CLI, *args], env={**os.environ, "MONITORING_WAREHOUSE": str(warehouse)},
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(out, path: Path, cause: str):
+    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert str(path.resolve()) in lines[0] and re.search(cause, lines[0], re.IGNORECASE), lines[0]
+
+
+def warehouse_with_alerts(path: Path, n: int = 1) -> Warehouse:
+    from monitoring_pipeline.core.alert_rules import Alert
+    from monitoring_pipeline.storage.results import upsert_alerts
+
+    wh = Warehouse(path)
+    alerts = [Alert(f"alert-{i}", "critical", "SLO_BREACH", MODEL, "2026-01-05", f"breach {i} " * 20, "look",
+                    None, ("x",)) for i in range(n)]
+    upsert_alerts(wh, alerts, asset_key="monitoring_alerts", partition_key=f"2026-01-05|{MODEL}", run_id=1)
+    return wh
+
+
+class Holder:
+    """Another process holding the warehouse open (for reading or writing) until closed."""
+
+    def __init__(self, path: Path, mode: str):
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), mode], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def test_a_corrupt_warehouse_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "w.duckdb"
+    path.write_bytes(os.urandom(50_000))
+    for args in (["alerts", "list"], ["alerts", "ack", "alert-1", "--by", "ana"], ["migrate"]):
+        assert_one_line_error(cli(path, *args), path, "not a valid DuckDB database file")
+
+
+def test_a_warehouse_truncated_to_half_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse_with_alerts(path, 3000)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    for args in (["alerts", "list"], ["alerts", "list", "--all"]):
+        assert_one_line_error(cli(path, *args), path, r"could not read|corrupt")
+
+
+def test_a_missing_warehouse_is_an_error_and_no_file_is_created(tmp_path):
+    path = tmp_path / "typo" / "w.duckdb"
+    for args in (["alerts", "list"], ["alerts", "ack", "alert-1", "--by", "ana"],
+                 ["alerts", "resolve", "alert-1", "--reason", "r"], ["migrate"]):
+        assert_one_line_error(cli(path, *args), path, "no such file")
+    assert not path.parent.exists()
+
+
+def test_listing_opens_the_warehouse_read_only(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse_with_alerts(path)
+    path.chmod(0o444)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    # Another process holds a read-only connection: DuckDB lets a second reader in and
+    # keeps every writer out, so `list` passing proves it opened the file read-only
+    # (also as root, where the file mode does not stop a write).
+    with Holder(path, "read"):
+        listed = cli(path, "--wait", "0", "alerts", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert [line.split()[0] for line in listed.stdout.splitlines()] == ["alert-0"]
+        assert_one_line_error(cli(path, "--wait", "0.5", "alerts", "ack", "alert-0", "--by", "ana"), path,
+                              "locked by another process")
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a file whatever its mode")
+def test_writing_to_a_read_only_file_is_one_line(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse_with_alerts(path)
+    path.chmod(0o444)
+    assert_one_line_error(cli(path, "alerts", "ack", "alert-0", "--by", "ana"), path, "permission denied")
+
+
+def test_a_warehouse_locked_by_a_writer_is_one_line(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse_with_alerts(path)
+    with Holder(path, "write"):
+        for args in (["alerts", "list"], ["alerts", "ack", "alert-0", "--by", "ana"]):
+            assert_one_line_error(cli(path, "--wait", "0.5", *args), path, "locked by another process")
+    assert cli(path, "alerts", "list").returncode == 0  # let go: it works again
+
+
+def test_an_old_schema_is_named_and_migrate_brings_it_up(tmp_path, monkeypatch):
+    import duckdb
+
+    from monitoring_pipeline.storage import schema
+
+    path = tmp_path / "w.duckdb"
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        patch.setattr(schema, "LATEST", 3)
+        conn = duckdb.connect(str(path))
+        schema.migrate(conn)
+        conn.close()
+    assert_one_line_error(cli(path, "alerts", "list"), path, f"schema version 3, this code reads version {LATEST}.*"
+                                                             "monitoring-pipeline migrate")
+    migrated = cli(path, "migrate")
+    assert migrated.returncode == 0 and f"schema version {LATEST}" in migrated.stdout, migrated.stderr
+    listed = cli(path, "alerts", "list")
+    assert listed.returncode == 0 and listed.stdout.strip() == "no open alerts", listed.stderr

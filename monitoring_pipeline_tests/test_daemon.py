@@ -20,6 +20,7 @@ from monitoring_pipeline.defs.resources import WarehouseResource
 from monitoring_pipeline.lib.monitors import load_monitors
 from monitoring_pipeline.lib.settings import monitors_path
 from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline_tests.dagster_home import init_dagster_home
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 MODEL = "digits_classifier"
@@ -63,7 +64,7 @@ def stop(process: subprocess.Popen) -> None:
 def test_dagster_dev_launches_the_retraining_and_it_succeeds(tmp_path, monkeypatch):
     prepare(tmp_path, monkeypatch)
     home = tmp_path / "dagster_home"
-    home.mkdir()
+    init_dagster_home(home)  # the webserver, the daemon and this test open it at once
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"),
            "MONITORING_MODELS": str(tmp_path / "models")}

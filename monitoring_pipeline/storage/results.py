@@ -72,23 +72,29 @@ def replace_metrics(wh: Warehouse, metrics: dict, *, model_name: str, model_vers
                     data_split: str, window_start: datetime | None, window_end: datetime | None,
                     estimated: bool, asset_key: str, partition_key: str, run_id: int | None) -> int:
     """Store the numeric entries of a metrics dict (None and nested values are skipped)."""
+    return wh.write(lambda conn: write_metrics(
+        conn, metrics, model_name=model_name, model_version=model_version, data_split=data_split,
+        window_start=window_start, window_end=window_end, estimated=estimated, asset_key=asset_key,
+        partition_key=partition_key, run_id=run_id))
+
+
+def write_metrics(conn, metrics: dict, *, model_name: str, model_version: str | None, data_split: str,
+                  window_start: datetime | None, window_end: datetime | None, estimated: bool, asset_key: str,
+                  partition_key: str, run_id: int | None) -> int:
+    """``replace_metrics`` inside the caller's transaction."""
     rows = [[model_name, model_version, name, float(value), data_split, window_start, window_end, estimated,
              asset_key, partition_key, run_id]
             for name, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)]
-
-    def work(conn):
-        _replace(conn, "ml_performance_metrics", asset_key, partition_key,
-                 "AND model_name = ? AND model_version IS NOT DISTINCT FROM ? AND estimated = ?",
-                 [model_name, model_version, estimated])
-        if rows:
-            conn.executemany(
-                """INSERT INTO ml_performance_metrics (model_name, model_version, metric_name, metric_value,
-                       data_split, window_start, window_end, estimated, asset_key, partition_key, run_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
-        return len(rows)
-
-    return wh.write(work)
+    _replace(conn, "ml_performance_metrics", asset_key, partition_key,
+             "AND model_name = ? AND model_version IS NOT DISTINCT FROM ? AND estimated = ?",
+             [model_name, model_version, estimated])
+    if rows:
+        conn.executemany(
+            """INSERT INTO ml_performance_metrics (model_name, model_version, metric_name, metric_value,
+                   data_split, window_start, window_end, estimated, asset_key, partition_key, run_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+    return len(rows)
 
 
 def replace_comparison(wh: Warehouse, comparison: dict, *, model_name: str, baseline_version: str | None,

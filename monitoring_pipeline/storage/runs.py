@@ -71,20 +71,26 @@ def save_artifact(
 ) -> int:
     """Store an artifact; one written for an asset partition replaces the previous one of that
     name and model version."""
+    return wh.write(lambda conn: insert_artifact(
+        conn, kind, name, payload=payload, path=path, run_id=run_id, model_name=model_name,
+        model_version=model_version, asset_key=asset_key, partition_key=partition_key))
 
-    def work(conn):
-        if asset_key is not None:
-            conn.execute("""DELETE FROM artifacts WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?
-                            AND name = ? AND model_version IS NOT DISTINCT FROM ?""",
-                         [asset_key, partition_key, name, model_version])
-        return conn.execute(
-            """INSERT INTO artifacts (run_id, kind, name, model_name, model_version, asset_key,
-                                      partition_key, payload, path)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING artifact_id""",
-            [run_id, kind, name, model_name, model_version, asset_key, partition_key,
-             None if payload is None else json.dumps(payload, allow_nan=False), path]).fetchone()[0]
 
-    return wh.write(work)
+def insert_artifact(conn, kind: ArtifactKind, name: str, *, payload: dict | list | None = None,
+                    path: str | None = None, run_id: int | None = None, model_name: str | None = None,
+                    model_version: str | None = None, asset_key: str | None = None,
+                    partition_key: str | None = None) -> int:
+    """``save_artifact`` inside the caller's transaction."""
+    if asset_key is not None:
+        conn.execute("""DELETE FROM artifacts WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?
+                        AND name = ? AND model_version IS NOT DISTINCT FROM ?""",
+                     [asset_key, partition_key, name, model_version])
+    return conn.execute(
+        """INSERT INTO artifacts (run_id, kind, name, model_name, model_version, asset_key,
+                                  partition_key, payload, path)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING artifact_id""",
+        [run_id, kind, name, model_name, model_version, asset_key, partition_key,
+         None if payload is None else json.dumps(payload, allow_nan=False), path]).fetchone()[0]
 
 
 def delete_artifact(wh: Warehouse, name: str, *, model_name: str, partition_key: str) -> int:

@@ -201,6 +201,32 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "checkpoint hashes", [
         "ALTER TABLE model_registry ADD COLUMN weights_sha256 VARCHAR",
     ]),
+    # A reference (inputs and outputs profiles, reference metrics) is stored in one
+    # transaction that writes its reference_sets row last; readers take only a reference
+    # with that row. References stored before, in three transactions, are marked complete
+    # when all three parts are there in write order (inputs, then outputs, then metrics);
+    # one a crash cut short is left unmarked, so it is rebuilt instead of half-used.
+    (6, "complete references", [
+        """CREATE TABLE reference_sets (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            inputs_id BIGINT NOT NULL,
+            outputs_id BIGINT,
+            run_id BIGINT,
+            stored_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        """INSERT INTO reference_sets (model_name, model_version, inputs_id, outputs_id, run_id, stored_at)
+            SELECT i.model_name, i.model_version, i.artifact_id, o.artifact_id, i.run_id, i.created_at
+            FROM artifacts i JOIN artifacts o
+              ON o.name = 'reference_outputs' AND o.asset_key = i.asset_key AND o.model_name = i.model_name
+             AND o.partition_key IS NOT DISTINCT FROM i.partition_key
+             AND o.model_version IS NOT DISTINCT FROM i.model_version AND o.created_at >= i.created_at
+            WHERE i.name = 'reference_inputs' AND i.asset_key = 'reference_profile' AND EXISTS (
+                SELECT 1 FROM ml_performance_metrics m
+                WHERE m.asset_key = 'reference_profile' AND m.partition_key IS NOT DISTINCT FROM i.partition_key
+                  AND m.model_name = i.model_name AND m.model_version IS NOT DISTINCT FROM i.model_version
+                  AND m.measured_at >= o.created_at)""",
+    ]),
 ]
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")

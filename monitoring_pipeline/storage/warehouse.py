@@ -1,9 +1,13 @@
 """The DuckDB warehouse: short connections that wait for another process's lock.
 
-DuckDB lets one process at a time open a database file. Every read and write here
-opens the file, does its work in one short transaction and closes it, and a process
-that finds the file locked retries with growing pauses (up to ``timeout`` seconds),
-so concurrent runs take turns instead of failing or losing rows.
+DuckDB lets one process at a time open a database file for writing. Every read and
+write here opens the file, does its work in one short transaction and closes it, and a
+process that finds the file locked retries with growing pauses (up to ``timeout``
+seconds), so concurrent runs take turns instead of failing or losing rows.
+
+A file that cannot be used (missing where it must exist, not a DuckDB file, corrupt,
+locked past the timeout, not writable) raises ``WarehouseError``, whose one-line message
+names the path and the cause; the DuckDB error is chained to it.
 """
 
 from __future__ import annotations
@@ -18,11 +22,22 @@ from pathlib import Path
 
 import duckdb
 
-from .schema import migrate
+from .schema import LATEST, migrate
 
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "database is locked")
+# Errors about the file itself rather than the SQL; DuckDB raises its bare Error for a
+# failed block checksum ("Corrupt database file").
+_FILE_ERRORS = (duckdb.IOException, duckdb.FatalException, duckdb.InternalException, duckdb.PermissionException)
 _migrated: set[Path] = set()
 _migrate_guard = threading.Lock()
+
+
+class WarehouseError(Exception):
+    """The warehouse file cannot be used; ``str()`` is one line naming the path and the cause."""
+
+    def __init__(self, path: Path, cause: str):
+        self.path, self.cause = Path(path), " ".join(cause.split())
+        super().__init__(f"warehouse {self.path}: {self.cause}")
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -33,39 +48,80 @@ def _is_conflict(error: Exception) -> bool:
     return isinstance(error, duckdb.TransactionException) and "conflict" in str(error).lower()
 
 
+def _is_file_error(error: BaseException) -> bool:
+    return isinstance(error, _FILE_ERRORS) or type(error) is duckdb.Error
+
+
 @dataclass(frozen=True)
 class Warehouse:
-    """A DuckDB file, created and migrated on first use."""
+    """A DuckDB file, created and migrated on first use.
+
+    ``read_only`` opens it for reading only (never created, never migrated: its schema
+    must be this code's); ``create=False`` makes a missing file an error instead of a
+    new empty warehouse.
+    """
 
     path: Path
     timeout: float = 120.0
+    read_only: bool = False
+    create: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path).resolve())
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            if self.read_only or not self.create:
+                raise WarehouseError(self.path, "no such file")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise WarehouseError(self.path, f"cannot create its folder: {error.strerror}") from error
         deadline = time.monotonic() + self.timeout
         pause = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path))
-            except duckdb.IOException as error:
-                if not _is_lock_error(error) or time.monotonic() > deadline:
-                    raise
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.Error as error:
+                if not _is_lock_error(error):
+                    raise WarehouseError(self.path, str(error)) from error
+                if time.monotonic() > deadline:
+                    raise WarehouseError(self.path, f"locked by another process for {self.timeout:g} s: "
+                                                    f"{error}") from error
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, 1.0)
 
+    def _check_schema(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """A read-only connection cannot migrate: the file must be at this code's schema."""
+        try:
+            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        except duckdb.CatalogException as error:
+            raise WarehouseError(self.path, "not a monitoring warehouse (it has no schema_version table)") from error
+        if version != LATEST:
+            raise WarehouseError(self.path, f"schema version {version}, this code reads version {LATEST}"
+                                 + ("; any job, or `monitoring-pipeline migrate`, migrates it" if version < LATEST
+                                    else "; upgrade the code"))
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the migrated warehouse, closed on exit."""
+        """A connection to the migrated warehouse (checked, if read-only), closed on exit."""
         conn = self._open()
         try:
-            if self.path not in _migrated:
-                with _migrate_guard:
-                    migrate(conn)
-                    _migrated.add(self.path)
-            yield conn
+            try:
+                if self.read_only:
+                    self._check_schema(conn)
+                elif self.path not in _migrated:
+                    with _migrate_guard:
+                        migrate(conn)
+                        _migrated.add(self.path)
+            except duckdb.Error as error:
+                raise WarehouseError(self.path, str(error)) from error
+            try:
+                yield conn
+            except duckdb.Error as error:
+                if _is_file_error(error):
+                    raise WarehouseError(self.path, str(error)) from error
+                raise
         finally:
             conn.close()
 
@@ -84,8 +140,8 @@ class Warehouse:
                         with suppress(duckdb.Error):  # the original error is what matters
                             conn.execute("ROLLBACK")
                         raise
-            except (duckdb.IOException, duckdb.TransactionException) as error:
-                if not (_is_lock_error(error) or _is_conflict(error)) or time.monotonic() > deadline:
+            except duckdb.TransactionException as error:
+                if not _is_conflict(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05 + random.random() * 0.2)
 

@@ -10,7 +10,7 @@ import pytest
 
 from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
 from monitoring_pipeline.core.alert_rules import drift_alerts
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, WarehouseError
 from monitoring_pipeline.storage import schema
 from monitoring_pipeline.storage.results import (
     _status,
@@ -291,8 +291,39 @@ def test_a_lock_held_past_the_timeout_raises(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
-        with pytest.raises(duckdb.IOException, match="lock"):
+        with pytest.raises(WarehouseError, match="locked by another process") as caught:
             register_run(wh, "second")
+        assert str(wh.path) in str(caught.value) and isinstance(caught.value.__cause__, duckdb.IOException)
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_file_that_cannot_be_used_raises_an_error_naming_the_path_and_the_cause(tmp_path):
+    junk = tmp_path / "junk.duckdb"
+    junk.write_bytes(np.random.default_rng(0).bytes(20_000))
+    with pytest.raises(WarehouseError, match="not a valid DuckDB database file") as caught:
+        Warehouse(junk).read("SELECT 1")
+    assert str(junk) in str(caught.value) and "\n" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, duckdb.Error)
+    missing = tmp_path / "typo" / "w.duckdb"
+    for wh in (Warehouse(missing, read_only=True), Warehouse(missing, create=False)):
+        with pytest.raises(WarehouseError, match="no such file"):
+            wh.read("SELECT 1")
+    assert not missing.parent.exists()  # nothing was created
+
+
+def test_a_read_only_warehouse_is_checked_not_migrated(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    register_run(Warehouse(path), "first")
+    reader = Warehouse(path, read_only=True)
+    assert reader.read("SELECT run_name FROM runs")["run_name"].tolist() == ["first"]
+    with pytest.raises(duckdb.InvalidInputException, match="read-only mode"):
+        reader.write(lambda conn: conn.execute("INSERT INTO runs (run_name) VALUES ('x')"))
+    monkeypatch.setattr("monitoring_pipeline.storage.warehouse.LATEST", LATEST + 1)
+    with pytest.raises(WarehouseError, match=f"schema version {LATEST}, this code reads version {LATEST + 1}"):
+        reader.read("SELECT 1")
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).close()
+    with pytest.raises(WarehouseError, match="not a monitoring warehouse"):
+        Warehouse(plain, read_only=True).read("SELECT 1")

@@ -1,0 +1,181 @@
+"""A reference is stored whole or not at all, and one that is not whole is rebuilt."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from monitoring_pipeline.lib.monitors import Monitor, Source
+from monitoring_pipeline.lib.references import (Reference, build_reference, ensure_reference, load_reference,
+                                                store_reference)
+from monitoring_pipeline.storage import Warehouse, references, schema
+from monitoring_pipeline.storage.references import ASSET, INPUTS, OUTPUTS
+from monitoring_pipeline.storage.results import write_metrics
+from monitoring_pipeline.storage.runs import insert_artifact, save_profile
+from monitoring_pipeline.storage.schema import LATEST
+
+ROOT = Path(__file__).resolve().parents[2]
+MONITOR = Monitor(name="bc", modality="tabular", reference=Source("bundled", dataset="breast_cancer"),
+                  champion="logistic_regression")
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_reference(MONITOR)
+
+
+def stored_parts(wh) -> dict:
+    """What the warehouse holds of the monitor's reference, part by part."""
+    names = wh.read("SELECT name FROM artifacts WHERE asset_key = ? ORDER BY name", [ASSET])["name"].tolist()
+    metrics = wh.read("SELECT metric_name FROM ml_performance_metrics WHERE asset_key = ?", [ASSET])
+    marks = wh.read("SELECT count(*) AS n FROM reference_sets")["n"][0]
+    return {"artifacts": names, "metrics": len(metrics), "complete": int(marks)}
+
+
+def assert_complete(wh, ref, built):
+    assert ref is not None and ref.outputs is not None
+    assert ref.inputs == built.inputs and ref.outputs == built.outputs
+    assert ref.metrics["accuracy"] == pytest.approx(built.metrics["accuracy"])
+    assert stored_parts(wh) == {"artifacts": [INPUTS, OUTPUTS], "metrics": len(ref.metrics), "complete": 1}
+
+
+def test_a_reference_is_stored_whole_and_read_back(tmp_path, built):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    assert load_reference(wh, MONITOR) is None
+    ref, was_built = ensure_reference(wh, MONITOR)
+    assert was_built and ref == built
+    assert_complete(wh, load_reference(wh, MONITOR), built)
+    assert ensure_reference(wh, MONITOR)[1] is False  # stored once, then read
+
+
+def test_a_store_that_fails_midway_leaves_nothing_and_the_next_run_rebuilds_it(tmp_path, built, monkeypatch):
+    wh = Warehouse(tmp_path / "w.duckdb")
+
+    def fail(*args, **kwargs):  # the profiles are written; the metrics write fails
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(references, "write_metrics", fail)
+        with pytest.raises(OSError, match="disk full"):
+            ensure_reference(wh, MONITOR)
+    assert stored_parts(wh) == {"artifacts": [], "metrics": 0, "complete": 0}
+    assert load_reference(wh, MONITOR) is None
+    ref, was_built = ensure_reference(wh, MONITOR)
+    assert was_built
+    assert_complete(wh, load_reference(wh, MONITOR), built)
+
+
+def test_a_replacing_store_that_fails_keeps_the_previous_reference(tmp_path, built, monkeypatch):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store_reference(wh, MONITOR, built, None)
+    smaller = Reference(built.inputs, None, {"accuracy": 0.5}, built.version)
+    with monkeypatch.context() as patch:
+        patch.setattr(references, "write_metrics", lambda *a, **k: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            store_reference(wh, MONITOR, smaller, None)
+    assert_complete(wh, load_reference(wh, MONITOR), built)
+    store_reference(wh, MONITOR, smaller, None)  # a whole replacement leaves none of the old outputs
+    ref = load_reference(wh, MONITOR)
+    assert ref.outputs is None and ref.metrics == {"accuracy": 0.5}
+    assert stored_parts(wh) == {"artifacts": [INPUTS], "metrics": 1, "complete": 1}
+
+
+def test_a_process_killed_between_the_writes_leaves_nothing_and_the_reference_is_rebuilt(tmp_path, built):
+    path = tmp_path / "w.duckdb"
+    killed = textwrap.dedent(f"""
+        import os, signal
+        from monitoring_pipeline.lib.references import ensure_reference
+        from monitoring_pipeline.storage import Warehouse, references
+        from monitoring_pipeline_tests.storage.test_references import MONITOR
+
+        def crash(conn, *args, **kwargs):  # the profiles are written, the process dies
+            assert conn.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 2
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        references.write_metrics = crash
+        ensure_reference(Warehouse({str(path)!r}), MONITOR)
+    """)
+    out = subprocess.run([sys.executable, "-c", killed], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
+    wh = Warehouse(path)
+    assert stored_parts(wh) == {"artifacts": [], "metrics": 0, "complete": 0}
+    assert load_reference(wh, MONITOR) is None
+    assert ensure_reference(wh, MONITOR)[1]
+    assert_complete(wh, load_reference(wh, MONITOR), built)
+
+
+def test_an_inputs_only_reference_left_by_an_old_crash_is_rebuilt_whole(tmp_path, built):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    # what the three-transaction store left when it died after its first write
+    save_profile(wh, built.inputs, INPUTS, run_id=None, model_name=MONITOR.name, model_version=MONITOR.champion,
+                 asset_key=ASSET, partition_key=MONITOR.name)
+    assert load_reference(wh, MONITOR) is None
+    ref, was_built = ensure_reference(wh, MONITOR)
+    assert was_built and ref.outputs is not None and "accuracy" in ref.metrics
+    assert_complete(wh, load_reference(wh, MONITOR), built)
+
+
+def test_the_migration_keeps_whole_old_references_and_leaves_cut_ones_to_be_rebuilt(tmp_path, built, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    with monkeypatch.context() as patch:  # the code before reference_sets, writing part by part
+        before = [m for m in schema.MIGRATIONS if m[1] != "complete references"]
+        patch.setattr(schema, "MIGRATIONS", before)
+        patch.setattr(schema, "LATEST", before[-1][0])
+        conn = duckdb.connect(str(path))
+        schema.migrate(conn)
+        for name, parts in {"whole": 3, "no_metrics": 2, "inputs_only": 1}.items():
+            keys = dict(run_id=None, model_name=name, model_version="v1", asset_key=ASSET, partition_key=name)
+            insert_artifact(conn, "profile", INPUTS, payload=built.inputs.to_dict(), **keys)
+            if parts > 1:
+                insert_artifact(conn, "profile", OUTPUTS, payload=built.outputs.to_dict(), **keys)
+            if parts > 2:
+                write_metrics(conn, built.metrics, model_name=name, model_version="v1", data_split="reference",
+                              window_start=None, window_end=None, estimated=False, asset_key=ASSET,
+                              partition_key=name, run_id=None)
+        conn.close()
+    wh = Warehouse(path)
+    assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
+    whole = load_reference(wh, Monitor(name="whole", modality="tabular", reference=MONITOR.reference,
+                                       champion="v1"))
+    assert whole.inputs == built.inputs and whole.outputs == built.outputs
+    assert whole.metrics["accuracy"] == pytest.approx(built.metrics["accuracy"])
+    for name in ("no_metrics", "inputs_only"):
+        assert load_reference(wh, Monitor(name=name, modality="tabular", reference=MONITOR.reference,
+                                          champion="v1")) is None
+
+
+RACER = textwrap.dedent("""
+    import json, os, sys, time
+    from monitoring_pipeline.lib.references import ensure_reference
+    from monitoring_pipeline.storage import Warehouse
+    from monitoring_pipeline_tests.storage.test_references import MONITOR
+
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[2]):
+        time.sleep(0.005)
+    ref, built = ensure_reference(Warehouse(sys.argv[1]), MONITOR)
+    print(json.dumps({"built": built, "inputs": ref.inputs.to_dict(), "metrics": ref.metrics}, default=str))
+""")
+
+
+def test_two_processes_racing_to_build_the_first_reference_end_with_one_whole_reference(tmp_path, built):
+    path, go = tmp_path / "w.duckdb", tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), str(go)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
+              for _ in range(2)]
+    for racer in racers:  # both imported and waiting: the race starts on a fresh file
+        assert racer.stdout.readline().strip() == "ready", racer.stderr.read()[-2000:]
+    go.touch()
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert [r.returncode for r in racers] == [0, 0], [err[-2000:] for _, err in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert sorted(r["built"] for r in results) == [False, True]  # one stored it, the other used it
+    wh = Warehouse(path)
+    ref = load_reference(wh, MONITOR)
+    assert_complete(wh, ref, built)
+    assert all(r["inputs"] == json.loads(json.dumps(ref.inputs.to_dict(), default=str)) for r in results)
