@@ -20,15 +20,13 @@ import pandas as pd
 
 from monitoring_pipeline.core import DatasetProfile, compute_dataset_profile, evaluate_predictions
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.results import replace_metrics
-from monitoring_pipeline.storage.runs import latest_profile, save_artifact, save_profile
+from monitoring_pipeline.storage.references import load_reference_set, store_reference_set
+from monitoring_pipeline.storage.runs import save_artifact
 from monitoring_pipeline.storage.traffic import read_log_window
 
 from .monitors import REFERENCE_BASES, Monitor
 from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame, reference_outputs
 
-ASSET = "reference_profile"
-INPUTS, OUTPUTS = "reference_inputs", "reference_outputs"
 BASELINE = "reference_baseline"  # what a promoted version's reference is (Phase 5 baseline management)
 
 
@@ -73,27 +71,22 @@ def build_reference(monitor: Monitor) -> Reference:
     return Reference(inputs, outputs, metrics, monitor.champion)
 
 
-def store_reference(wh: Warehouse, monitor: Monitor, ref: Reference, run_id: int | None) -> None:
-    keys = dict(run_id=run_id, model_name=monitor.name, model_version=ref.version, asset_key=ASSET,
-                partition_key=monitor.name)
-    save_profile(wh, ref.inputs, INPUTS, **keys)
-    if ref.outputs is not None:
-        save_profile(wh, ref.outputs, OUTPUTS, **keys)
-    replace_metrics(wh, ref.metrics, model_name=monitor.name, model_version=ref.version, data_split="reference",
-                    window_start=None, window_end=None, estimated=False, asset_key=ASSET,
-                    partition_key=monitor.name, run_id=run_id)
+def store_reference(wh: Warehouse, monitor: Monitor, ref: Reference, run_id: int | None, *,
+                    replace: bool = True) -> bool:
+    """Store the reference whole (inputs, outputs and metrics in one transaction), replacing
+    the version's earlier one; with ``replace=False`` a complete stored one is kept instead.
+    Returns whether ``ref`` was stored."""
+    return store_reference_set(wh, monitor.name, ref.version, inputs=ref.inputs, outputs=ref.outputs,
+                               metrics=ref.metrics, run_id=run_id, replace=replace)
 
 
 def load_reference(wh: Warehouse, monitor: Monitor) -> Reference | None:
-    found = latest_profile(wh, monitor.name, INPUTS, monitor.champion)
+    """The complete stored reference of the monitor's version; None if it has none (a store
+    that did not finish counts as none)."""
+    found = load_reference_set(wh, monitor.name, monitor.champion)
     if found is None:
         return None
-    outputs = latest_profile(wh, monitor.name, OUTPUTS, monitor.champion)
-    rows = wh.read("""SELECT metric_name, metric_value FROM ml_performance_metrics
-                      WHERE asset_key = ? AND partition_key = ? AND model_version IS NOT DISTINCT FROM ?""",
-                   [ASSET, monitor.name, monitor.champion])
-    return Reference(found[1], outputs[1] if outputs else None,
-                     dict(zip(rows["metric_name"], rows["metric_value"])), monitor.champion)
+    return Reference(found.inputs, found.outputs, found.metrics, monitor.champion)
 
 
 def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, window: str | None = None,
@@ -169,5 +162,10 @@ def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None,
     if ref is not None:
         return ref, False
     ref = build_reference(monitor)
-    store_reference(wh, monitor, ref, run_id)
-    return ref, True
+    if store_reference(wh, monitor, ref, run_id, replace=False):
+        return ref, True
+    stored = load_reference(wh, monitor)  # another run stored it first: every window uses that one
+    if stored is None:
+        raise RuntimeError(f"the reference of {monitor.name} {monitor.champion or ''} was stored by another run "
+                           "and is gone again")
+    return stored, False
