@@ -39,12 +39,16 @@ class Reference:
 
 
 def typed_features(monitor: Monitor, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The feature columns, with declared kinds enforced (categorical as labels, numeric as numbers)."""
+    """The feature columns, with declared kinds enforced (categorical as labels, numeric as
+    numbers, datetime as times: text that does not parse is missing)."""
     out = frame[features].copy()
     for name, kind in (monitor.features or {}).items():
         if kind == "categorical":
             out[name] = out[name].astype(object).where(out[name].notna(), None).map(
                 lambda v: v if v is None else str(v))
+        elif kind == "datetime":
+            if not pd.api.types.is_datetime64_any_dtype(out[name].dtype):
+                out[name] = pd.to_datetime(out[name], errors="coerce", utc=True, format="mixed")
         else:
             out[name] = pd.to_numeric(out[name], errors="coerce")
     return out
