@@ -4,12 +4,15 @@
     monitoring-pipeline alerts ack <alert_id> --by <name>
     monitoring-pipeline alerts resolve <alert_id> --reason "<why>"
     monitoring-pipeline migrate
+    monitoring-pipeline models trust <model> <version>
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
 resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb),
 which must exist: `list` opens it read-only, `ack` and `resolve` for writing, `migrate`
-brings its schema up to this code's (any job does too). A warehouse that is missing,
+brings its schema up to this code's (any job does too), `models trust` records the
+weights hash of a version registered before hashes were recorded (checked against its
+model card), so that it loads again. A warehouse that is missing,
 corrupt, locked past ``--wait`` seconds or not writable is one line on stderr naming
 the path and the cause, and exit status 1.
 """
@@ -23,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from monitoring_pipeline.lib.settings import warehouse_path
+from monitoring_pipeline.lib.trust import trust_checkpoint
 from monitoring_pipeline.storage import Warehouse, WarehouseError
 from monitoring_pipeline.storage.schema import LATEST
 from monitoring_pipeline.storage.results import acknowledge_alert, alert_history, open_alerts, resolve_alert
@@ -70,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     resolve = alerts.add_parser("resolve", help="resolve an open or acknowledged alert by hand (it is kept)")
     resolve.add_argument("alert_id")
     resolve.add_argument("--reason", required=True)
+    models = commands.add_parser("models", help="model registry maintenance").add_subparsers(
+        dest="action", required=True)
+    trust = models.add_parser("trust", help="record the weights hash of a version registered without one")
+    trust.add_argument("model")
+    trust.add_argument("version")
     args = parser.parse_args(argv)
     if args.command == "alerts" and args.action == "resolve" and not args.reason.strip():
         parser.error("--reason must not be empty")
@@ -88,6 +97,14 @@ def _run(args: argparse.Namespace, wh: Warehouse) -> int:
     if args.command == "migrate":
         with wh.connect():
             print(f"warehouse {wh.path} is at schema version {LATEST}")
+        return 0
+    if args.command == "models":
+        try:
+            digest = trust_checkpoint(wh, args.model, args.version)
+        except ValueError as error:
+            print(f"monitoring-pipeline: {error}", file=sys.stderr)
+            return 1
+        print(f"recorded sha256 {digest[:16]}... for {args.model} {args.version}; it loads from now on")
         return 0
     if args.action == "list":
         return _list(wh, args.model, args.all)

@@ -255,7 +255,8 @@ def compare_profiles(
     schema = _schema_findings(ref, new)
     # A column of another kind or type is at least a warning; a missing or unsupported
     # one is the data-quality gate's failure, not drift.
-    severities = [r["severity"] for r in rows] + [f["severity"] for f in schema if f["type"] in _STATUS_SCHEMA]
+    severities = [r["severity"] for r in rows] + [f["severity"] for f in schema
+                                                   if f["type"] in _STATUS_SCHEMA and f["severity"] in SEVERITY_ORDER]
     status = max(severities, key=SEVERITY_ORDER.get, default="ok")
     scores = {r["name"]: r["js"] for r in rows if r["js"] is not None}
     return {

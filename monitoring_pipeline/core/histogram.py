@@ -83,9 +83,11 @@ def bin_indices(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     # numpy's own interpolation for method="linear", so the results match bit for bit.
-    diff = b - a
-    out = a + diff * t
-    return np.where(t >= 0.5, b - diff * (1 - t), out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = b - a
+        out = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    # b - a overflows between values near -+1.8e308: weigh the ends instead
+    return np.where(np.isfinite(out), out, (1 - t) * a + t * b)
 
 
 def exact_percentiles(
@@ -132,8 +134,8 @@ def cdf_knots(
     """
     total = counts.sum()
     cum = np.cumsum(counts[:-1]) / total  # P(X < e_i) for each edge
-    lo = min(vmin, edges[0])
-    hi = max(vmax, edges[-1])
+    lo = min(vmin, edges[0]) if edges.size else vmin  # no edges: a reference without values
+    hi = max(vmax, edges[-1]) if edges.size else vmax
     xs = np.concatenate([[lo], edges, [hi]])
     ys = np.concatenate([[0.0], cum, [1.0]])
     return xs, ys
@@ -147,5 +149,5 @@ def interpolated_quantiles(xs: np.ndarray, ys: np.ndarray, q=PERCENTILES) -> tup
     j = np.clip(np.searchsorted(ys, levels, side="left") - 1, 0, ys.size - 2)
     rise = ys[j + 1] - ys[j]
     t = np.divide(levels - ys[j], rise, out=np.zeros_like(levels), where=rise > 0)
-    values = xs[j] + np.clip(t, 0.0, 1.0) * (xs[j + 1] - xs[j])
+    values = _lerp(xs[j], xs[j + 1], np.clip(t, 0.0, 1.0))
     return tuple(float(v) for v in values)

@@ -23,6 +23,7 @@ from .profiles import DatasetProfile
 from .timestamps import as_timestamps, epoch_seconds
 
 DEFAULT_RANGE_MARGIN = 1.0
+_MAX = np.finfo(np.float64).max
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ def valid_range(reference: DatasetProfile, name: str, declared=None, margin: flo
     moments = reference.features[name].moments
     if moments.count == 0:
         return None
-    span = (moments.max - moments.min) or max(abs(moments.max), 1.0)
-    return moments.min - margin * span, moments.max + margin * span
+    with np.errstate(over="ignore"):  # a reference reaching +-1.8e308: the bounds are the float limits
+        span = (moments.max - moments.min) or max(abs(moments.max), 1.0)
+        low, high = np.clip([moments.min - margin * span, moments.max + margin * span], -_MAX, _MAX)
+    return float(low), float(high)
 
 
 def _numeric_findings(name, values, reference, declared, margin) -> tuple[list[dict], np.ndarray]:

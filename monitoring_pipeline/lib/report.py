@@ -22,7 +22,7 @@ from pathlib import Path
 from monitoring_pipeline.core import DatasetProfile
 from monitoring_pipeline.core.drift import ranked_drifted
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.runs import latest_profile
+from monitoring_pipeline.storage.references import load_reference_set
 
 from .paths import child
 from .report_plots import ReportPlots, feature_plots, output_plots, performance_plot
@@ -114,9 +114,11 @@ def read_report_data(wh: Warehouse, model: str, day: date, partition_key: str) -
     versions = [(summary or {}).get("model_version"), *(r["model_version"] for r in [*current.values(), *drift])]
     version = next((v for v in versions if isinstance(v, str)), None)
 
+    reference = load_reference_set(wh, model, version)  # only a reference stored whole
+
     def pair(part: str) -> tuple[DatasetProfile, DatasetProfile] | None:
-        ref, cur = latest_profile(wh, model, f"reference_{part}", version), current.get(f"current_{part}")
-        return None if ref is None or cur is None else (ref[1], DatasetProfile.from_dict(json.loads(cur["payload"])))
+        ref, cur = getattr(reference, part, None), current.get(f"current_{part}")
+        return None if ref is None or cur is None else (ref, DatasetProfile.from_dict(json.loads(cur["payload"])))
 
     return ReportData(model, day, partition_key, version, summary, tuple(drift), pair("inputs"), pair("outputs"),
                       _accuracy(wh, model, day), _reference_accuracy(wh, model, version),

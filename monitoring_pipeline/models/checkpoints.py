@@ -167,7 +167,7 @@ def _registered_directory(directory: Path, registered: Mapping[str, str | None],
     if not records[resolved]:
         raise CheckpointError(directory, "the model registry records no sha256 for it (registered before hashes "
                                          "were recorded); check the file, then record its hash with "
-                                         "storage.registry.record_weights_sha256")
+                                         "`monitoring-pipeline models trust <model> <version>`")
     return resolved, records[resolved]
 
 

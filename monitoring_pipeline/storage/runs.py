@@ -126,17 +126,3 @@ def load_profile(wh: Warehouse, artifact_id: int) -> DatasetProfile:
     if row["kind"] != "profile":
         raise ValueError(f"artifact {artifact_id} is a {row['kind']}, not a profile")
     return DatasetProfile.from_dict(row["payload"])
-
-
-def latest_profile(wh: Warehouse, model_name: str, name: str,
-                   model_version: str | None = None) -> tuple[int, DatasetProfile] | None:
-    """The newest stored profile of that name for the model (and version, if given)."""
-    rows = wh.read(
-        """SELECT artifact_id, payload FROM artifacts
-           WHERE kind = 'profile' AND model_name = ? AND name = ?
-             AND (? IS NULL OR model_version = ?)
-           ORDER BY created_at DESC, artifact_id DESC LIMIT 1""",
-        [model_name, name, model_version, model_version]).to_dict("records")
-    if not rows:
-        return None
-    return int(rows[0]["artifact_id"]), DatasetProfile.from_dict(json.loads(rows[0]["payload"]))

@@ -1,5 +1,5 @@
-"""Traffic: the inference log, labels that arrive later, and windows read from either
-the warehouse or Parquet/CSV files that DuckDB reads in place.
+"""Traffic: the inference log, labels that arrive later, and windows read from them
+(windows of Parquet/CSV files are read in place by ``lib.sources``).
 
 A window is a DataFrame with one row per prediction: ``ts``, ``request_id``,
 ``model_version``, the feature columns, ``prediction``, ``confidence``, ``latency_ms``,
@@ -8,11 +8,9 @@ A window is a DataFrame with one row per prediction: ``ts``, ``request_id``,
 
 from __future__ import annotations
 
-import glob
 import json
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
 from .warehouse import Warehouse
@@ -84,27 +82,6 @@ def read_log_window(wh: Warehouse, model_name: str, start: datetime, end: dateti
            ORDER BY l.ts, l.request_id, l.model_version""",
         [labeled_before, model_name, start, end])
     return _expand(frame)
-
-
-def read_file_window(pattern: str, start: datetime, end: datetime, *, ts_column: str = "ts") -> pd.DataFrame:
-    """Rows of Parquet or CSV files matching ``pattern`` with start <= ts < end."""
-    reader = "read_parquet" if pattern.endswith(".parquet") else "read_csv_auto"
-    if not glob.glob(pattern):
-        raise ValueError(f"no traffic files match {pattern!r}")
-    conn = duckdb.connect()
-    try:
-        frame = conn.execute(
-            f"SELECT * FROM {reader}(?) WHERE CAST({_quote(ts_column)} AS TIMESTAMP) >= ? "
-            f"AND CAST({_quote(ts_column)} AS TIMESTAMP) < ? ORDER BY {_quote(ts_column)}",
-            [pattern, start, end]).df()
-    finally:
-        conn.close()
-    return frame.rename(columns={ts_column: "ts"})
-
-
-def _quote(identifier: str) -> str:
-    """A SQL identifier from user data, quoted."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def delete_raw_logs(wh: Warehouse, before: datetime) -> dict[str, int]:

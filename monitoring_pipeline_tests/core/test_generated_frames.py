@@ -2,6 +2,8 @@
 ValueError naming the column, never another exception (property-based, hypothesis)."""
 
 import json
+import math
+import os
 
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -53,7 +55,19 @@ def frames(draw, min_rows: int = 1):
     return pd.DataFrame({name: draw(columns(n)) for name in names})
 
 
+def _non_finite(value, path="") -> list[str]:
+    """Where in a nested result a float is NaN or infinite."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{path} = {value}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{path}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}[{i}]")]
+    return []
+
+
 def _json_safe(result) -> None:
+    assert not _non_finite(result), _non_finite(result)
     json.dumps(result, allow_nan=False, default=str)
 
 
@@ -62,7 +76,13 @@ def _names_a_column(error: ValueError, frame: pd.DataFrame) -> bool:
     return any(repr(str(c)) in text or str(c) in text for c in frame.columns) or "empty" in text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI sees the same 300 examples every run, so a failure reproduces; EXPLORE=N runs N
+# random examples instead, to look further.
+EXPLORE = int(os.environ.get("EXPLORE", "0"))
+
+
+@settings(max_examples=EXPLORE or 300, derandomize=not EXPLORE, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(reference=frames(min_rows=1), data=st.data())
 def test_profiles_drift_and_quality_are_json_safe_or_name_the_column(reference, data):
     window = reference.copy()

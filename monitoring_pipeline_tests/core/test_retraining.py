@@ -88,7 +88,7 @@ def test_an_accuracy_drop_during_a_handled_drift_incident_is_new_evidence():
 
 def test_a_skipped_decision_does_not_block_the_incident():
     obs = [day(0), day(1, drift="alert")]
-    d = decide(obs, [PastDecision(f"retrain|m|critical_data_drift|2026-03-02", "skipped", obs[-1].at)])
+    d = decide(obs, [PastDecision("retrain|m|critical_data_drift|2026-03-02", "skipped", obs[-1].at)])
     assert d.launch
 
 

@@ -5,7 +5,6 @@ are not columns, and CSV columns whose type changes after DuckDB's sniffing samp
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 

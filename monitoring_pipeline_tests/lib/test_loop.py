@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.lib import loop

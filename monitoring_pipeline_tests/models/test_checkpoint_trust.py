@@ -157,3 +157,36 @@ def test_a_card_whose_kind_disagrees_with_its_weights_file_is_refused(good, mode
     (directory / CARD_FILE).write_text(json.dumps({**card, "kind": "tabular_mlp"}))
     with pytest.raises(CheckpointError, match="tabular_mlp checkpoint's weights are model.pt, not 'model.pkl'"):
         load_checkpoint(directory, registered=registered, models_root=models)
+
+
+def test_a_version_registered_before_hashes_loads_again_once_a_person_trusts_it(good, tmp_path, monkeypatch,
+                                                                               capsys):
+    """The upgrade path: `monitoring-pipeline models trust` records the hash of an old
+    registration (checked against its own card); a damaged file is not made loadable."""
+    from monitoring_pipeline.cli import main
+    from monitoring_pipeline.storage import Warehouse
+    from monitoring_pipeline.storage.registry import recorded_checkpoints, register_model
+
+    directory, _ = good
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    register_model(wh, "m", "v1", "champion", framework="sklearn", path=str(directory), metrics={})
+    with pytest.raises(CheckpointError, match="models trust m v1|models trust <model> <version>"):
+        load_checkpoint(directory, registered=recorded_checkpoints(wh), models_root=directory.parents[1])
+    monkeypatch.setenv("MONITORING_WAREHOUSE", str(wh.path))
+    assert main(["models", "trust", "m", "v1"]) == 0
+    assert "recorded sha256" in capsys.readouterr().out
+    load_checkpoint(directory, registered=recorded_checkpoints(wh), models_root=directory.parents[1])
+    assert main(["models", "trust", "m", "v1"]) == 1  # once: a recorded hash is never replaced
+    assert "already records" in capsys.readouterr().err
+
+    damaged = directory.parent / "v2"
+    save_checkpoint(load_checkpoint(directory, registered=recorded_checkpoints(wh),
+                                    models_root=directory.parents[1])[0], damaged, {"model_name": "m"})
+    register_model(wh, "m", "v2", "challenger", framework="sklearn", path=str(damaged), metrics={})
+    (damaged / "model.pkl").write_bytes(b"not the bytes the card names")
+    assert main(["models", "trust", "m", "v2"]) == 1
+    err = capsys.readouterr().err
+    assert "differs from its model card" in err and len(err.strip().splitlines()) == 1
+    assert recorded_checkpoints(wh)[str(damaged)] is None
+    assert main(["models", "trust", "m", "v9"]) == 1
+    assert "no registered version 'v9'" in capsys.readouterr().err

@@ -25,7 +25,6 @@ from monitoring_pipeline.storage.results import (
 )
 from monitoring_pipeline.storage.runs import (
     get_run,
-    latest_profile,
     load_profile,
     register_run,
     run_for_dagster,
@@ -71,8 +70,6 @@ def test_runs_and_profiles_round_trip(wh):
     assert get_run(wh, run_id)["config"] == {"tier": "5"}
     artifact = save_profile(wh, profile, "reference_inputs", run_id=run_id, model_name="m", model_version="1")
     assert load_profile(wh, artifact) == profile
-    assert latest_profile(wh, "m", "reference_inputs") == (artifact, profile)
-    assert latest_profile(wh, "m", "reference_inputs", model_version="2") is None
     with pytest.raises(ValueError, match="not in the warehouse"):
         load_profile(wh, 999)
     report = save_artifact(wh, "report", "x", payload={"a": 1})
