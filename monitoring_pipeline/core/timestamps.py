@@ -11,6 +11,7 @@ own zone, a naive one is taken as UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import ClassVar
 
 import numpy as np
@@ -22,10 +23,18 @@ FULL_WEEK_S = 6 * 86400 + FULL_DAY_S
 
 
 def as_timestamps(values: pd.Series) -> tuple[pd.Series, int]:
-    """``values`` as datetimes, and how many present values are not times at all."""
+    """``values`` as datetimes, and how many present values are not times at all.
+
+    Text (ISO 8601 and the like, as a JSON log stores times) is parsed, as UTC when it
+    names no zone. Numbers are not times: their unit (seconds? nanoseconds?) would be a
+    guess, so they count as values that are not times.
+    """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values, 0
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    objects = values.astype(object)
+    textual = objects.map(lambda v: isinstance(v, (str, date, pd.Timestamp)), na_action="ignore")
+    candidates = objects.where(textual.fillna(False).astype(bool), None)
+    parsed = pd.to_datetime(candidates, errors="coerce", utc=True, format="mixed")
     return parsed, int((values.notna() & parsed.isna()).sum())
 
 

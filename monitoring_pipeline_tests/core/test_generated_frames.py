@@ -43,7 +43,7 @@ def columns(draw, n: int):
                          dtype="category")
     if kind in ("time", "tz"):
         seconds = draw(st.lists(st.one_of(st.none(), st.integers(0, 4_000_000_000)), min_size=n, max_size=n))
-        stamps = pd.to_datetime(pd.Series(seconds, dtype="float64"), unit="s")
+        stamps = pd.to_datetime(pd.Series(seconds, dtype="Int64"), unit="s")
         return stamps.dt.tz_localize("Asia/Kolkata") if kind == "tz" else stamps
     return pd.Series(draw(st.lists(ODD, min_size=n, max_size=n)), dtype=object)
 

@@ -98,6 +98,9 @@ def test_a_datetime_column_is_compared_in_its_own_units_and_dated():
     texts.loc[:2, "signup"] = "soon"
     wrong = check_window_quality(texts, reference).failures
     assert [(f["type"], f["feature"], f["count"]) for f in wrong] == [("wrong_type", "signup", 3)]
+    epochs = frame.assign(signup=range(500))  # numbers are not times: their unit would be a guess
+    wrong = check_window_quality(epochs, reference).failures
+    assert [(f["type"], f["feature"], f["count"]) for f in wrong] == [("wrong_type", "signup", 500)]
 
 
 def test_dicts_and_lists_are_an_unsupported_type_named_by_column():
