@@ -133,7 +133,7 @@ class NumericSummary:
         idx = bin_indices(x, edge_arr)
         counts = np.bincount(idx, minlength=n_bins)
         moments = Moments.of(x)
-        sums = np.bincount(idx, weights=x / moments.scale, minlength=n_bins)
+        sums = np.bincount(idx, weights=x if moments.scale == 1.0 else x / moments.scale, minlength=n_bins)
         return cls(
             edges=tuple(edge_arr.tolist()),
             counts=tuple(counts.tolist()),
