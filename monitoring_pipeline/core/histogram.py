@@ -31,7 +31,8 @@ def quantile_edges(values: np.ndarray, n_bins: int = N_QUANTILE_BINS) -> np.ndar
     if values.size == 0:
         raise ValueError("cannot take quantile edges of an empty array")
     levels = np.linspace(0.0, 1.0, n_bins + 1)
-    edges = np.quantile(values, levels)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        edges = np.quantile(values, levels)
     if not np.isfinite(edges).all():  # interpolating between +-1.8e308 overflows: interpolate halved
         edges = np.quantile(values / 2.0, levels) * 2.0
     if edges[-1] < np.finfo(np.float64).max:  # at the float maximum there is no room above
