@@ -1,10 +1,24 @@
 """Every test writes its Prometheus file and HTML reports under its own tmp_path, never
-into the checkout's data/ folder (subprocesses inherit the variables)."""
+into the checkout's data/ folder (subprocesses inherit the variables); ``smtp`` is a real
+SMTP receiver on 127.0.0.1 for the alert tests."""
 
 import pytest
+from aiosmtpd.controller import Controller
+
+from monitoring_pipeline_tests.receivers import Inbox, free_port
 
 
 @pytest.fixture(autouse=True)
 def _outputs_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("MONITORING_METRICS", str(tmp_path / "metrics" / "monitoring.prom"))
     monkeypatch.setenv("MONITORING_REPORTS", str(tmp_path / "reports"))
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox,
+                            auth_require_tls=False)
+    controller.start()
+    yield controller, inbox
+    controller.stop()

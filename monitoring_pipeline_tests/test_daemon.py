@@ -4,7 +4,6 @@ run succeeds. The test stops only the processes it started."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from monitoring_pipeline.lib.monitors import load_monitors
 from monitoring_pipeline.lib.settings import monitors_path
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.receivers import free_port
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 MODEL = "digits_classifier"
@@ -28,12 +28,6 @@ DAYS, DRIFT_DAY = 5, 3
 TIMEOUT_S = 480
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(tmp_path, monkeypatch) -> None:

@@ -28,22 +28,13 @@ from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.deliveries import delivery_status
 from monitoring_pipeline_tests.defs.conftest import MODEL, bundled_monitor, config_of, file_monitor, traffic_file, \
     write_monitors
-from monitoring_pipeline_tests.lib.test_notify import PASSWORD, Inbox, Receiver, drift_alert, free_port, store
+from monitoring_pipeline_tests.lib.test_notify import drift_alert, store
+from monitoring_pipeline_tests.receivers import PASSWORD, Inbox, Receiver, free_port
 
 SECRET = "SECRETTOKEN123"
 SCHEMELESS = f"hooks.example.invalid/services/T000/B000/{SECRET}"
 SECRETS = (SECRET, PASSWORD, "/services/T000/B000")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox,
-                            auth_require_tls=False)
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture

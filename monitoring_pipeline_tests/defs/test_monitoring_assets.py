@@ -202,7 +202,7 @@ def test_the_inference_log_is_the_default_traffic_source(tmp_path, warehouse):
 
 
 def test_a_drift_alert_reaches_slack_from_the_gate_with_its_diagnosis(tmp_path, warehouse, monkeypatch):
-    from monitoring_pipeline_tests.lib.test_notify import Receiver, free_port
+    from monitoring_pipeline_tests.receivers import Receiver, free_port
 
     port = free_port()
     monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{port}/services/hook")

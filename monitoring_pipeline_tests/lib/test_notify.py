@@ -2,13 +2,8 @@
 login) and http.server webhooks, each started by the test on a free port."""
 
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from monitoring_pipeline.alerts import channels_from_env, policy_of
 from monitoring_pipeline.core.alert_rules import Alert, alert_id
@@ -16,63 +11,9 @@ from monitoring_pipeline.lib.notify import notify, send_digest
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.deliveries import delivery_status
 from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
+from monitoring_pipeline_tests.receivers import PASSWORD, Receiver, free_port
 
-PASSWORD = "hunter2-not-for-logs"
 SLACK_TOKEN = "T000/B000/slack-secret-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages, self.logins = [], []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope.content.decode())
-        return "250 OK"
-
-    def __call__(self, server, session, envelope, mechanism, auth_data):  # the authenticator
-        self.logins.append(auth_data.login.decode())
-        return AuthResult(success=auth_data.login == b"alerts" and auth_data.password == PASSWORD.encode())
-
-
-class Receiver:
-    """An HTTP server that records each POSTed JSON body by path."""
-
-    def __init__(self, port: int):
-        self.posts = []
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox,
-                            auth_require_tls=False)
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture
