@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import compare_models, compute_dataset_profile
-from monitoring_pipeline.core.modalities import channels_first
 from monitoring_pipeline.demo import flights
 from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.models import (TrainedModel, data_hash, evaluate, load_checkpoint, read_card, save_checkpoint,
@@ -43,7 +42,7 @@ from .monitors import Monitor
 from .paths import child
 from .references import Reference, day_span, profile_inputs, set_baseline, store_reference, typed_features
 from .settings import models_dir
-from .sources import feature_names, labels_of, outputs_of, reference_frame
+from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame
 
 SERVE_BATCH = 16  # requests answered together, as a batching model server does
 
@@ -55,13 +54,10 @@ def _spec(monitor: Monitor):
 
 
 def model_inputs(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
-    """What the model takes: typed feature columns, a list of texts or an image array."""
-    if monitor.modality == "text":
-        return frame[monitor.input_column].astype(str).tolist()
-    if monitor.modality == "vision":  # as [N, C, H, W] whatever the declared layout
-        return channels_first(np.stack([np.asarray(x, dtype=np.float32) for x in frame[monitor.input_column]]),
-                              monitor.image_layout)
-    return typed_features(monitor, frame, features)
+    """What the model takes: typed feature columns, a list of texts or an [N, C, H, W] array."""
+    if monitor.modality == "tabular":
+        return typed_features(monitor, frame, features)
+    return model_inputs_of(monitor, frame, features)
 
 
 def _next_version(wh: Warehouse, model_name: str) -> str:
