@@ -25,6 +25,7 @@ from .stattests import ks_binned
 COARSE_BINS = 10  # distances on numeric features use reference deciles, as PSI does
 TOP_K = 100  # token overlap compares the top 100 tokens (the seed's top-100)
 MIN_TOKEN_COUNT = 5  # rarer tokens pool into one cell so the chi-square test holds
+BOUNDED_SCALE_FLOOR = 0.1  # a bounded score's scale is at least this share of its range
 
 
 def decile_grid(ref: NumericSummary, n_bins: int = COARSE_BINS) -> np.ndarray:
@@ -143,8 +144,25 @@ def _scale(ref_std: float, cur_std: float) -> float:
     return ref_std if ref_std > 0 else cur_std
 
 
+def wasserstein_scale(pair: FeaturePair) -> float:
+    """The unit of a numeric feature's Wasserstein distance (and of its noise floor).
+
+    The reference's standard deviation (the current one for a constant reference).
+    For a bounded score (a summary with ``bounds``, such as a confidence in [0, 1])
+    it is at least a tenth of the range: a confident model's reference confidences
+    have almost no spread, and a shift of 0.02 would otherwise read as 100 standard
+    deviations.
+    """
+    ref, cur = pair.numeric()
+    scale = _scale(ref.moments.std, cur.moments.std)
+    bounds = ref.bounds or cur.bounds  # a reference stored before bounds existed takes the window's
+    if bounds is not None:
+        scale = max(scale, BOUNDED_SCALE_FLOOR * (bounds[1] - bounds[0]))
+    return scale
+
+
 def wasserstein_normed(pair: FeaturePair) -> float:
-    """Wasserstein-1 distance over the reference's standard deviation.
+    """Wasserstein-1 distance in units of :func:`wasserstein_scale`.
 
     Each side is its bins' mass placed at the bins' means, which is within
     ``sum_i p_i * spread_i`` of the exact distance (the mean absolute deviation
@@ -155,7 +173,7 @@ def wasserstein_normed(pair: FeaturePair) -> float:
     u, uw = ref.centroids()
     v, vw = cur.centroids()
     dist = float(stats.wasserstein_distance(u, v, uw, vw))
-    scale = _scale(ref.moments.std, cur.moments.std)
+    scale = wasserstein_scale(pair)
     if scale == 0:
         return 0.0 if dist == 0 else 1.0
     return dist / scale
@@ -206,7 +224,7 @@ METHODS: dict[str, DriftMethod] = dict([
     _method("chisquare", _HISTOGRAMS, 0.235, 0.465, chisquare_w, "chi-square distance of shares"),
     _method("ks", ("numeric", "channel"), 0.094, 0.189, ks_statistic, "Kolmogorov-Smirnov D"),
     _method("wasserstein", ("numeric", "channel"), 0.236, 0.478, wasserstein_normed,
-            "Wasserstein-1 in reference standard deviations"),
+            "Wasserstein-1 in reference standard deviations (bounded scores: at least 0.1 of their range)"),
     _method("token_topk", ("tokens",), 0.3, 0.5, token_turnover, "1 - overlap of the top-100 tokens"),
     _method("channel_mean", ("channel",), 0.236, 0.478, channel_mean_distance,
             "channel mean shift in reference pixel standard deviations"),

@@ -301,9 +301,38 @@ def summarize_vision(batches: list[np.ndarray], reference):
 
 # --- outputs -------------------------------------------------------------------------
 
+SCORE_BOUNDS = (0.0, 1.0)  # the range of confidences and class probabilities
+_SCORE_SLACK = 1e-6  # float rounding a softmax may show past 0 or 1
+
+
+def _probability_classes(classes, n_classes: int) -> tuple[str, ...]:
+    """The class label of each probability column, as the labels predictions get."""
+    if classes is None:
+        return tuple(str(i) for i in range(n_classes))
+    labels = tuple(category_label(c) for c in _to_numpy(classes).ravel().tolist())
+    if len(labels) != n_classes:
+        raise ValueError(f"classes names {len(labels)} labels for {n_classes} probability columns")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"classes has duplicate labels: {list(labels)}")
+    return labels
+
+
+def _check_scores(values: np.ndarray, what: str) -> None:
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < SCORE_BOUNDS[0] - _SCORE_SLACK or finite.max() > SCORE_BOUNDS[1] + _SCORE_SLACK):
+        raise ValueError(f"{what} must lie in [0, 1]; found values from {finite.min():.6g} to {finite.max():.6g}")
+
+
 def load_outputs(data) -> dict:
-    """Predictions with optional class probabilities or confidences, as arrays."""
-    probabilities = confidences = task = None
+    """Predictions with optional class probabilities or confidences, as arrays.
+
+    ``data`` is a prediction array, an [N, n_classes] probability matrix alone, or a
+    dict with "predictions" and optionally "probabilities" ([N, n_classes]), "classes"
+    (the label of each probability column; column indices "0", "1", ... without it),
+    "confidences" (replaced by the largest probability when probabilities are given)
+    and "task". Probabilities and confidences must lie in [0, 1]; NaN counts as missing.
+    """
+    probabilities = confidences = task = classes = None
     if isinstance(data, dict):
         if "predictions" not in data:
             raise ValueError(f"outputs data needs 'predictions'; got keys {sorted(data)}")
@@ -311,6 +340,7 @@ def load_outputs(data) -> dict:
         probabilities = data.get("probabilities")
         confidences = data.get("confidences")
         task = data.get("task")
+        classes = data.get("classes")
     else:
         predictions = _to_numpy(data)
         if predictions.ndim == 2:  # a probability matrix alone
@@ -321,16 +351,22 @@ def load_outputs(data) -> dict:
         raise ValueError("outputs data is empty: no predictions")
     if probabilities is not None:
         probabilities = _to_numpy(probabilities).astype(np.float64)
-        if probabilities.ndim != 2 or probabilities.shape[0] != n:
+        if probabilities.ndim != 2 or probabilities.shape[0] != n or probabilities.shape[1] == 0:
             raise ValueError(f"probabilities must be [{n}, n_classes]; got {probabilities.shape}")
-        confidences = probabilities.max(axis=1)
+        _check_scores(probabilities, "probabilities")
+        classes = _probability_classes(classes, probabilities.shape[1])
+        confidences = probabilities.max(axis=1)  # NaN where a row's probabilities are missing
+    elif classes is not None:
+        raise ValueError("classes names the probability columns; it needs 'probabilities'")
     if confidences is not None:
         confidences = _to_numpy(confidences).astype(np.float64).ravel()
         if confidences.shape[0] != n:
             raise ValueError(f"confidences must have {n} values; got {confidences.shape[0]}")
+        _check_scores(confidences, "confidences")
     if task not in (None, "classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    return {"predictions": predictions, "confidences": confidences, "task": task}
+    return {"predictions": predictions, "confidences": confidences, "probabilities": probabilities,
+            "classes": classes, "task": task}
 
 
 def _output_task(outputs: dict, reference) -> str:
@@ -347,6 +383,11 @@ def _output_task(outputs: dict, reference) -> str:
 
 
 def summarize_outputs(outputs: dict, reference):
+    """The predicted classes, the confidence and, with class probabilities, one numeric
+    feature per class, "probability_<label>" (black-box shift detection, Rabanser et
+    al. 2019: each class's probability gets the report's KS test, corrected across
+    the report). Confidences and probabilities carry their [0, 1] bounds. A regression's
+    outputs are its "prediction" values."""
     if _output_task(outputs, reference) == "regression":
         values = outputs["predictions"].astype(np.float64)
         return {"prediction": NumericSummary.from_array(values, _ref_edges(reference, "prediction"))}, {}, {}
@@ -356,7 +397,11 @@ def summarize_outputs(outputs: dict, reference):
         classes, _ref_summary(reference, "predicted_class", "categorical"))}
     if outputs["confidences"] is not None:
         features["confidence"] = NumericSummary.from_array(
-            outputs["confidences"], _ref_edges(reference, "confidence"))
+            outputs["confidences"], _ref_edges(reference, "confidence"), bounds=SCORE_BOUNDS)
+    if outputs.get("probabilities") is not None:
+        for label, column in zip(outputs["classes"], outputs["probabilities"].T):
+            name = f"probability_{label}"
+            features[name] = NumericSummary.from_array(column, _ref_edges(reference, name), bounds=SCORE_BOUNDS)
     return features, {}, {}
 
 

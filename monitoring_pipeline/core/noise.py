@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .methods import FeaturePair
+from .methods import FeaturePair, wasserstein_scale
 
 KOLMOGOROV_MEAN = math.sqrt(math.pi / 2) * math.log(2)  # E[sup |B(t)|] of a Brownian bridge
 DIVERGENCES = frozenset({"kl_div", "psi"})
@@ -46,9 +46,9 @@ def _numeric_sizes(pair: FeaturePair) -> float:
 
 
 def _wasserstein_floor(pair: FeaturePair) -> float:
-    """E[W1] of two samples of the reference distribution, in reference std units."""
-    ref, cur = pair.numeric()
-    scale = ref.moments.std or cur.moments.std
+    """E[W1] of two samples of the reference distribution, in the units of the distance."""
+    ref = pair.numeric()[0]
+    scale = wasserstein_scale(pair)
     if scale == 0:
         return 0.0
     xs, ys = ref.knots()

@@ -99,6 +99,9 @@ class NumericSummary:
     (bin 0 below the reference range, the last bin above it). NaN and None are
     ``n_missing``; +/-inf are ``n_infinite``; both are kept out of every statistic.
     ``sums`` are in units of ``moments.scale`` (1.0 unless values reach 2^480).
+    ``bounds`` is the range the values are known to lie in, e.g. (0.0, 1.0) for
+    confidences and class probabilities, or None for an unbounded quantity; distances
+    in standard deviations then have a floor on their scale (see ``core.methods``).
     """
 
     edges: tuple[float, ...]
@@ -109,11 +112,22 @@ class NumericSummary:
     n_infinite: int
     percentiles: tuple[float, ...] | None
     percentiles_exact: bool = True
+    bounds: tuple[float, float] | None = None
     kind: ClassVar[str] = "numeric"
 
     @classmethod
-    def from_array(cls, values: np.ndarray, edges: tuple[float, ...] | None = None) -> NumericSummary:
-        """Summarize float64 ``values``; ``edges`` of None makes the data its own reference."""
+    def from_array(cls, values: np.ndarray, edges: tuple[float, ...] | None = None, *,
+                   bounds: tuple[float, float] | None = None) -> NumericSummary:
+        """Summarize float64 ``values``; ``edges`` of None makes the data its own reference.
+
+        ``bounds`` declares the range the values lie in (kept, not checked here: the
+        loader that knows the values are scores checks them).
+        """
+        if bounds is not None:
+            lo, hi = (float(b) for b in bounds)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"bounds must be two finite numbers, low < high; got {bounds!r}")
+            bounds = (lo, hi)
         x = np.asarray(values, dtype=np.float64)
         finite = np.isfinite(x)
         n_finite = int(np.count_nonzero(finite))
@@ -129,7 +143,7 @@ class NumericSummary:
         n_bins = edge_arr.size + 1
         if x.size == 0:
             return cls(tuple(edge_arr.tolist()), (0,) * n_bins, (0.0,) * n_bins, Moments(),
-                       n_missing, n_infinite, None)
+                       n_missing, n_infinite, None, bounds=bounds)
         idx = bin_indices(x, edge_arr)
         counts = np.bincount(idx, minlength=n_bins)
         moments = Moments.of(x)
@@ -142,6 +156,7 @@ class NumericSummary:
             n_missing=n_missing,
             n_infinite=n_infinite,
             percentiles=exact_percentiles(x, idx, counts),
+            bounds=bounds,
         )
 
     @property
@@ -198,6 +213,9 @@ class NumericSummary:
             n_infinite=a.n_infinite + b.n_infinite,
             percentiles=None,
             percentiles_exact=False,
+            # values known to lie in one range still do; a summary without bounds
+            # (or with other ones) makes the union's range unknown
+            bounds=a.bounds if a.bounds == b.bounds else None,
         )
         if moments.count == 0:
             return merged
@@ -214,6 +232,7 @@ class NumericSummary:
             "n_missing": self.n_missing, "n_infinite": self.n_infinite,
             "percentiles": None if self.percentiles is None else list(self.percentiles),
             "percentiles_exact": self.percentiles_exact,
+            "bounds": None if self.bounds is None else list(self.bounds),
         }
 
     @classmethod
@@ -223,6 +242,7 @@ class NumericSummary:
             Moments.from_dict(d["moments"]), d["n_missing"], d["n_infinite"],
             None if d["percentiles"] is None else tuple(d["percentiles"]),
             d["percentiles_exact"],
+            None if d.get("bounds") is None else tuple(d["bounds"]),  # profiles stored before bounds: none
         )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -25,13 +27,39 @@ def data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def edge_labels(edges: Sequence[float], min_digits: int = 3) -> list[str]:
+    """Bin edges printed with enough significant digits to tell neighbours apart.
+
+    Each edge gets at least ``min_digits``, and more until its rounding step is at most
+    a tenth of the gap to either neighbour, so adjacent bins never read alike and every
+    label is within a twentieth of a gap of its edge ("0.9991-0.9996", not "1-1").
+
+    >>> edge_labels([0.5, 0.97, 0.99, 0.9991, 0.9996])
+    ['0.5', '0.97', '0.99', '0.9991', '0.9996']
+    """
+    values = [float(e) for e in edges]
+
+    def digits_for(x: float, gap: float) -> int:
+        for digits in range(min_digits, 17):
+            step = 10.0 ** (math.floor(math.log10(abs(x))) - digits + 1) if x else 0.0
+            if step <= gap / 10:
+                return digits
+        return 17  # 17 significant digits tell any two doubles apart
+
+    labels = []
+    for i, x in enumerate(values):
+        gaps = [abs(values[j] - x) for j in (i - 1, i + 1) if 0 <= j < len(values) and values[j] != x]
+        labels.append(f"{x:.{digits_for(x, min(gaps)) if gaps else min_digits}g}")
+    return labels
+
+
 def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Bin labels and the reference and current share of each (reference deciles for numbers)."""
     ref, cur = pair.counts
     ref, cur = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
     if pair.kind in ("numeric", "channel"):
         grid = decile_grid(pair.numeric()[0])
-        edges = [f"{g:.3g}" for g in grid]
+        edges = edge_labels(grid)
         labels = [f"< {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">= {edges[-1]}"] \
             if edges else ["all"]
     elif pair.kind == "categorical":
