@@ -23,6 +23,9 @@ MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical", "datetime")
 REFERENCE_BASES = ("validation", "training", "first_window")
+# How a text monitor embeds its documents: core's own text profile (hashed), or all-MiniLM-L6-v2
+# sentence embeddings (monitoring_pipeline.models.text_embedder, the 'embeddings' extra).
+EMBEDDERS = ("hashed", "minilm")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
 DRIFT_FIELDS = ("method", "threshold", "alert")  # core.drift's per-key spec; threshold is the warn level
 COLUMN_TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE", "TIMESTAMP")  # CSV columns
@@ -122,6 +125,7 @@ def check_monitor(m: Monitor) -> None:
         fail(name, "input_column", f"is required for a {m.modality} monitor")
     if m.image_layout not in ("NCHW", "NHWC"):
         fail(name, "image_layout", f"must be NCHW (channels first) or NHWC (channels last), got {m.image_layout!r}")
+    _check_embedder(m)
     _check_columns(m)
     _check_thresholds(m)
     _check_alerts(m)
@@ -131,6 +135,19 @@ def check_monitor(m: Monitor) -> None:
               f"must be one of {', '.join(REFERENCE_BASES)}, got {m.reference_on_promotion!r}")
     if m.model is not None:
         _check_model(m)
+
+
+def _check_embedder(m: Monitor) -> None:
+    name = m.name
+    if m.embedder not in EMBEDDERS:
+        fail(name, "embedder", f"must be one of {', '.join(EMBEDDERS)}, got {m.embedder!r}")
+    if m.embedder != "hashed" and m.modality != "text":
+        fail(name, "embedder", f"applies to text monitors only; this one is {m.modality}")
+    if m.embedder == "minilm":
+        from monitoring_pipeline.models.text_embedder import INSTALL_HINT, available
+
+        if not available():
+            fail(name, "embedder", f"is minilm, but {INSTALL_HINT}")
 
 
 def _check_columns(m: Monitor) -> None:

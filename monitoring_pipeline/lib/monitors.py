@@ -16,6 +16,7 @@ import yaml
 from monitoring_pipeline.alerts.routing import AlertPolicy, policy_of
 
 from .monitor_checks import (  # noqa: F401  (re-exported: the constants are part of this module's API)
+    EMBEDDERS,
     KINDS,
     MODALITIES,
     REFERENCE_BASES,
@@ -74,6 +75,7 @@ class Monitor:
     features: dict | None = None  # name -> numeric | categorical; None: every reference column
     input_column: str | None = None  # text / vision: the column holding the text or the image
     image_layout: str = "NCHW"  # vision: NCHW (channels first) or NHWC (channels last)
+    embedder: str = "hashed"  # text: hashed (built in) or minilm (sentence embeddings, the 'embeddings' extra)
     ranges: dict = field(default_factory=dict)  # name -> [low, high] valid values
     label_column: str = "label"
     prediction_column: str = "prediction"

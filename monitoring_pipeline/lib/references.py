@@ -25,7 +25,7 @@ from monitoring_pipeline.storage.runs import save_artifact
 from monitoring_pipeline.storage.traffic import read_log_window
 
 from .monitors import REFERENCE_BASES, Monitor
-from .sources import feature_names, labels_of, model_inputs_of, outputs_of, reference_frame, reference_outputs
+from .sources import feature_names, labels_of, outputs_of, profile_inputs_of, reference_frame, reference_outputs
 
 BASELINE = "reference_baseline"  # what a promoted version's reference is (Phase 5 baseline management)
 
@@ -58,7 +58,7 @@ def profile_inputs(monitor: Monitor, frame: pd.DataFrame, features: list[str], r
     if monitor.modality == "tabular":
         data = typed_features(monitor, frame, features)
     else:
-        data = model_inputs_of(monitor, frame, features)
+        data = profile_inputs_of(monitor, frame, features)
     return compute_dataset_profile(data, monitor.modality, reference=reference)
 
 

@@ -196,6 +196,22 @@ def model_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
     return frame[features]
 
 
+def profile_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
+    """The model inputs as profiled: :func:`model_inputs_of`, except that a text monitor with
+    ``embedder: minilm`` gives ``{"text": texts, "embeddings": [N, 384] sentence embeddings}``
+    (a missing text is None, its embedding a row of NaN), profiled as the feature ``embedding``."""
+    if monitor.modality != "text" or monitor.embedder != "minilm":
+        return model_inputs_of(monitor, frame, features)
+    from monitoring_pipeline.models.text_embedder import sentence_embeddings  # torch, only when asked for
+
+    texts = [None if _missing(v) else str(v) for v in frame[monitor.input_column]]
+    return {"text": texts, "embeddings": sentence_embeddings(texts)}
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT
+
+
 def labels_of(values) -> np.ndarray:
     """Class labels as strings, so 1, 1.0 and "1" from different sources compare equal."""
     return np.array([None if v is None or (isinstance(v, float) and v != v) else category_label(v)
