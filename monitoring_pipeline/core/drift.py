@@ -16,8 +16,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .methods import DEFAULT_METHODS, METHODS, DriftMethod, FeaturePair, jensenshannon, token_turnover
+from .embedding import embedding_test, mean_distance
+from .methods import DEFAULT_METHODS, METHODS, DriftMethod, FeaturePair, jensenshannon
 from .noise import corrected, noise_floor
+from .text_effects import token_details
 from .columns import dtype_family
 from .profiles import DatasetProfile
 from .timestamps import time_cells
@@ -68,6 +70,8 @@ def _resolve_methods(thresholds: Mapping | None):
 
 
 def _significance(pair: FeaturePair, method: DriftMethod, rng, n_permutations: int) -> SignificanceResult | None:
+    if pair.kind == "embedding":
+        return embedding_test(pair.ref, pair.cur, rng, n_permutations)
     if pair.kind == "channel":
         return welch_t(pair.ref.per_image.moments, pair.cur.per_image.moments)
     if pair.kind == "numeric" and method.name != "chisquare":
@@ -86,7 +90,7 @@ def _n_valid(summary) -> int:
         return summary.per_image.moments.count
     if summary.kind == "tokens":
         return summary.n_tokens
-    return summary.n_valid  # categorical, datetime
+    return summary.n_valid  # categorical, datetime, embedding
 
 
 def _details(pair: FeaturePair) -> dict:
@@ -109,14 +113,18 @@ def _details(pair: FeaturePair) -> dict:
                 "new_category_share": unseen / cur.n_valid if cur.n_valid else 0.0,
                 "new_categories": [label for label, _ in new[:5]],
                 "reference_tail_folded": ref.other > 0}
+    if pair.kind == "embedding":
+        md = mean_distance(ref, cur)
+        return {"missing_share_ref": ref.missing_share, "missing_share_cur": cur.missing_share,
+                "dimensions": ref.basis.dim, "test_features": md.rank,
+                "tested_on": "every current row" if cur.whole else "sums of the rows (analytic)"}
     if pair.kind == "datetime":
         cells = time_cells(ref, cur)[2]
         return {"missing_share_ref": ref.missing_share, "missing_share_cur": cur.missing_share,
                 "unparsed_cur": cur.n_unparsed, "compared_on": cells,
                 "ref_first": ref.describe()["first"], "ref_last": ref.describe()["last"],
                 "cur_first": cur.describe()["first"], "cur_last": cur.describe()["last"]}
-    return {"overlap": 1.0 - token_turnover(pair), "oov_share": cur.oov_share,
-            "n_docs_ref": ref.n_docs, "n_docs_cur": cur.n_docs}
+    return token_details(ref, cur)
 
 
 def _schema_findings(ref: DatasetProfile, new: DatasetProfile) -> list[dict]:
@@ -229,10 +237,11 @@ def compare_profiles(
             row.update(_details(pair))
             test = _significance(pair, method, rng, n_permutations)
             raw, floor = method.effect(pair), noise_floor(method.name, pair)
-            js_raw = jensenshannon(pair)
             row.update(effect_size=_finite(corrected(method.name, raw, floor)), effect_size_raw=_finite(raw),
-                       noise_floor=_finite(floor),
-                       js=corrected("jensenshannon", js_raw, noise_floor("jensenshannon", pair)), js_raw=js_raw)
+                       noise_floor=_finite(floor))
+            if pair.kind in METHODS["jensenshannon"].kinds:  # the common yardstick of histograms
+                js_raw = jensenshannon(pair)
+                row.update(js=corrected("jensenshannon", js_raw, noise_floor("jensenshannon", pair)), js_raw=js_raw)
             if not math.isfinite(raw) or not math.isfinite(floor):
                 # Values near the float limit: the distance itself overflows. It is
                 # recorded as such, and counts as beyond the alert threshold.

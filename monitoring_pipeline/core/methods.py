@@ -6,6 +6,8 @@ grade severity the way the seed grades the Jensen-Shannon distance (ok < 0.1 <= 
 mean shift of 0.236 and 0.478 standard deviations, which give a JS distance of
 exactly 0.1 and 0.2 (``test_thresholds.py`` recomputes them by integration).
 Token top-k turnover has no such analogue and uses the seed's own 50% overlap rule.
+The embedding distance is, for one feature, exactly that mean shift in standard
+deviations, and takes the same thresholds.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import numpy as np
 from scipy import stats
 
 from .categorical import CategoricalSummary, TokenSummary
+from .embedding import mean_distance
 from .numeric import NumericSummary
+from .text_effects import top_turnover
 from .timestamps import time_cells
 from .stattests import ks_binned
 
 COARSE_BINS = 10  # distances on numeric features use reference deciles, as PSI does
-TOP_K = 100  # token overlap compares the top 100 tokens (the seed's top-100)
+TOP_K = 100  # token overlap compares the top 100 informative tokens (the seed's top-100)
 MIN_TOKEN_COUNT = 5  # rarer tokens pool into one cell so the chi-square test holds
 BOUNDED_SCALE_FLOOR = 0.1  # a bounded score's scale is at least this share of its range
 
@@ -184,11 +188,9 @@ def ks_statistic(pair: FeaturePair) -> float:
 
 
 def token_turnover(pair: FeaturePair) -> float:
-    """1 - overlap of the top-k token sets (k = 100, or fewer if either side has fewer)."""
-    k = min(TOP_K, len(pair.ref.counts), len(pair.cur.counts))
-    if k == 0:
-        return 0.0 if len(pair.ref.counts) == len(pair.cur.counts) else 1.0
-    return 1.0 - len(set(pair.ref.top(k)) & set(pair.cur.top(k))) / k
+    """1 - overlap of the top-k informative token sets (no stop words or punctuation;
+    k = 100, or fewer if either side has fewer; see :mod:`.text_effects`)."""
+    return top_turnover(pair.ref, pair.cur, TOP_K)
 
 
 def channel_mean_distance(pair: FeaturePair) -> float:
@@ -199,6 +201,11 @@ def channel_mean_distance(pair: FeaturePair) -> float:
     if scale == 0:
         return 0.0 if diff == 0 else 1.0
     return diff / scale
+
+
+def embedding_distance(pair: FeaturePair) -> float:
+    """Mahalanobis distance between the mean test features of the two sides (see :mod:`.embedding`)."""
+    return mean_distance(pair.ref, pair.cur).distance
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,10 @@ METHODS: dict[str, DriftMethod] = dict([
     _method("token_topk", ("tokens",), 0.3, 0.5, token_turnover, "1 - overlap of the top-100 tokens"),
     _method("channel_mean", ("channel",), 0.236, 0.478, channel_mean_distance,
             "channel mean shift in reference pixel standard deviations"),
+    _method("mean_embedding", ("embedding",), 0.236, 0.478, embedding_distance,
+            "distance between mean embedding features, in pooled standard deviations"),
 ])
 
 DEFAULT_METHODS = {"numeric": "wasserstein", "categorical": "jensenshannon",
-                   "tokens": "token_topk", "channel": "channel_mean", "datetime": "jensenshannon"}
+                   "tokens": "token_topk", "channel": "channel_mean", "datetime": "jensenshannon",
+                   "embedding": "mean_embedding"}

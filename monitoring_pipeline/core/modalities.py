@@ -17,7 +17,9 @@ import pandas as pd
 
 from .categorical import CategoricalSummary, TokenSummary, category_label
 from .columns import column_kind, float_values, unsupported_type
+from .embedding import EmbeddingSummary
 from .numeric import ChannelSummary, FixedHistogram, Moments, NumericSummary
+from .text_embedding import check_documents
 from .timestamps import DatetimeSummary
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -110,11 +112,15 @@ def _token_ids(ids, mask=None) -> list:
     ids = _to_numpy(ids).ravel()
     if mask is not None:
         ids = ids[_to_numpy(mask).ravel().astype(bool)]
+    whole = ids.dtype.kind in "iu" or (ids.dtype.kind == "f" and bool(np.isfinite(ids).all())
+                                       and bool((ids == np.round(ids)).all()))
+    if ids.size and not whole:
+        raise ValueError(f"token ids must be integers; got {ids.dtype} values such as {ids[:3].tolist()}")
     return [int(t) for t in ids.tolist()]
 
 
 def _document(item):
-    if item is None or (isinstance(item, float) and math.isnan(item)):
+    if item is None or item is pd.NA or (isinstance(item, float) and math.isnan(item)):
         return None
     if isinstance(item, str):
         return tokenize(item)
@@ -131,8 +137,46 @@ def _document(item):
     raise ValueError(f"cannot read a text item of type {type(item).__name__}")
 
 
-def load_text(data) -> list:
-    """Token lists (None for a missing document) from strings, ids or dicts of them."""
+def _documents(items) -> list:
+    """Each item read by :func:`_document`; a bad one is named by its index."""
+    docs = []
+    for i, item in enumerate(items):
+        try:
+            docs.append(_document(item))
+        except ValueError as error:
+            raise ValueError(f"text item {i}: {error}") from None
+    return docs
+
+
+class Documents(list):
+    """Token lists (None for a missing document), and optionally one embedding per document."""
+
+    def __init__(self, docs=(), embeddings: np.ndarray | None = None):
+        super().__init__(docs)
+        self.embeddings = embeddings
+
+
+def _embeddings(values, n: int, what: str) -> np.ndarray:
+    """Precomputed embeddings [n, D] given with the inputs (a sentence model's, a network's layer)."""
+    array = _to_numpy(values)
+    if array.dtype == object or array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"embeddings must be a numeric [{n}, dimensions] array, one row per {what}; "
+                         f"got {array.dtype} of shape {array.shape}")
+    if array.shape[0] != n:
+        raise ValueError(f"embeddings have {array.shape[0]} rows for {n} {what}s")
+    return array.astype(np.float64, copy=False)
+
+
+def load_text(data) -> Documents:
+    """Token lists (None for a missing document) from strings, ids or dicts of them.
+
+    A dict may carry "embeddings": one precomputed vector per document (e.g. from a
+    sentence-embedding model), profiled as the feature "embedding".
+    """
+    embeddings = None
+    if isinstance(data, dict) and "embeddings" in data:
+        data = dict(data)
+        embeddings = data.pop("embeddings")
     if isinstance(data, str):
         items = [data]
     elif isinstance(data, dict):
@@ -150,16 +194,27 @@ def load_text(data) -> list:
         raise ValueError(f"cannot read text data of type {type(data).__name__}")
     if not items:
         raise ValueError("text data is empty: no documents")
-    return [_document(item) for item in items]
+    docs = Documents(_documents(items))
+    if embeddings is not None:
+        docs.embeddings = _embeddings(embeddings, len(docs), "document")
+    return docs
+
+
+def _embedding_feature(values: np.ndarray, reference, name: str = "embedding") -> EmbeddingSummary:
+    return EmbeddingSummary.from_array(values, _ref_summary(reference, name, "embedding"), what=name)
 
 
 def summarize_text(docs: list, reference):
+    check_documents(docs)
     lengths = np.array([np.nan if d is None else len(d) for d in docs], dtype=np.float64)
     present = [d for d in docs if d is not None]
     features = {
         "length": NumericSummary.from_array(lengths, _ref_edges(reference, "length")),
         "tokens": TokenSummary.from_documents(present, _ref_summary(reference, "tokens", "tokens")),
     }
+    embeddings = getattr(docs, "embeddings", None)
+    if embeddings is not None:
+        features["embedding"] = _embedding_feature(embeddings, reference)
     return features, {}, {}
 
 
@@ -171,11 +226,13 @@ _IMAGE_AXES = {"NCHW": ("C (channels)", "H (height)", "W (width)"),
 
 
 class ImageBatches(list):
-    """Image batches, each [N, C, H, W] float64, and the layout the images came in."""
+    """Image batches, each [N, C, H, W] float64, the layout the images came in, and
+    optionally one precomputed embedding per image (rows in the batches' order)."""
 
-    def __init__(self, batches=(), layout: str = "NCHW"):
+    def __init__(self, batches=(), layout: str = "NCHW", embeddings: np.ndarray | None = None):
         super().__init__(batches)
         self.layout = layout
+        self.embeddings = embeddings
 
 
 def _check_layout(layout) -> None:
@@ -217,11 +274,11 @@ def load_vision(data) -> ImageBatches:
     or "NHWC" for channels-last images) and "channels" (the channel count the images
     must have: images read in the wrong layout then fail instead of being profiled).
     """
-    layout, channels = "NCHW", None
+    layout, channels, embeddings, order = "NCHW", None, None, None
     if isinstance(data, dict):
         if "pixel_values" not in data:
             raise ValueError(f"vision data needs 'pixel_values'; got keys {sorted(data)}")
-        layout, channels = data.get("layout", "NCHW"), data.get("channels")
+        layout, channels, embeddings = data.get("layout", "NCHW"), data.get("channels"), data.get("embeddings")
         _check_layout(layout)
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
             raise ValueError(f"channels must be a positive integer, got {channels!r}")
@@ -237,9 +294,11 @@ def load_vision(data) -> ImageBatches:
         if layout == "NHWC":
             images = [image.transpose(2, 0, 1) for image in images]
         by_shape: dict[tuple, list] = {}
-        for image in images:
-            by_shape.setdefault(image.shape, []).append(image)
-        batches = ImageBatches([np.stack(group).astype(np.float64) for group in by_shape.values()], layout)
+        for i, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(i)
+        order = [i for group in by_shape.values() for i in group]
+        batches = ImageBatches([np.stack([images[i] for i in group]).astype(np.float64)
+                                for group in by_shape.values()], layout)
     else:
         array = channels_first(data, layout)
         if array.shape[0] == 0:
@@ -251,7 +310,40 @@ def load_vision(data) -> ImageBatches:
             raise ValueError(f"the images have {' or '.join(map(str, found))} channel(s) when read as {layout}, "
                              f"not the {channels} declared; is the layout right (NCHW: channels first, "
                              "NHWC: channels last)?")
+    if embeddings is not None:
+        embeddings = _embeddings(embeddings, sum(b.shape[0] for b in batches), "image")
+        batches.embeddings = embeddings if order is None else embeddings[order]
     return batches
+
+
+POOL_GRID = 8  # images are pooled to 8 x 8 cells per channel for the pixel embedding
+
+
+def _cells(size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop of ``grid`` cells over ``size`` pixels (a pixel repeats when size < grid)."""
+    start = np.arange(grid) * size // grid
+    stop = np.maximum((np.arange(grid) + 1) * size // grid, start + 1)
+    return start, stop
+
+
+def pooled_pixels(batch: np.ndarray, n_channels: int, grid: int = POOL_GRID) -> np.ndarray:
+    """Each image of an [N, C, H, W] batch as its channels' means over a ``grid`` x ``grid``
+    layout of cells ([N, n_channels * grid * grid]; a channel the batch lacks is NaN).
+
+    >>> pooled_pixels(np.arange(16.0).reshape(1, 1, 4, 4), 1, grid=2).tolist()
+    [[2.5, 4.5, 10.5, 12.5]]
+    """
+    n, c, h, w = batch.shape
+    out = np.full((n, n_channels, grid, grid), np.nan)
+    rows, cols = _cells(h, grid), _cells(w, grid)
+    # cumulative sums give every cell's sum in O(1)
+    acc = np.zeros((n, c, h + 1, w + 1))
+    acc[:, :, 1:, 1:] = batch.cumsum(axis=2).cumsum(axis=3)
+    r0, r1 = rows[0][:, None], rows[1][:, None]
+    c0, c1 = cols[0][None, :], cols[1][None, :]
+    sums = acc[:, :, r1, c1] - acc[:, :, r0, c1] - acc[:, :, r1, c0] + acc[:, :, r0, c0]
+    out[:, :c] = sums / ((r1 - r0) * (c1 - c0))
+    return out.reshape(n, -1)
 
 
 def summarize_vision(batches: list[np.ndarray], reference):
@@ -293,6 +385,10 @@ def summarize_vision(batches: list[np.ndarray], reference):
                                                      _ref_edges(reference, "contrast"))
     features["image_size"] = CategoricalSummary.from_series(
         pd.Series(sizes, dtype=object), _ref_summary(reference, "image_size", "categorical"))
+    features["pixels"] = _embedding_feature(
+        np.concatenate([pooled_pixels(b, n_channels) for b in batches]), reference, "pixels")
+    if getattr(batches, "embeddings", None) is not None:
+        features["embedding"] = _embedding_feature(batches.embeddings, reference)
     ref_hist = reference.histograms.get("brightness_5bin") if reference is not None else None
     histograms = {"brightness_5bin": FixedHistogram.equal_width(
         bright, BRIGHTNESS_BINS, ref_hist.edges if ref_hist is not None else None)}
@@ -411,6 +507,8 @@ def take(canonical, rows: np.ndarray):
         return canonical.iloc[rows]
     if isinstance(canonical, dict):
         return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in canonical.items()}
+    embeddings = getattr(canonical, "embeddings", None)
+    kept = embeddings[rows] if embeddings is not None else None
     if isinstance(canonical, list) and canonical and isinstance(canonical[0], np.ndarray):
         offsets = np.cumsum([0] + [b.shape[0] for b in canonical])
         picked = []
@@ -418,7 +516,9 @@ def take(canonical, rows: np.ndarray):
             local = rows[(rows >= start) & (rows < stop)] - start
             if local.size:
                 picked.append(batch[local])
-        return ImageBatches(picked, canonical.layout) if isinstance(canonical, ImageBatches) else picked
+        return ImageBatches(picked, canonical.layout, kept) if isinstance(canonical, ImageBatches) else picked
+    if isinstance(canonical, Documents):
+        return Documents([canonical[i] for i in rows], kept)
     return [canonical[i] for i in rows]
 
 

@@ -13,7 +13,9 @@ corrected value is near zero; for a shift well above the floor it is within
 
 The floors come from the chi-square approximation of the divergences, E[sum (p-q)^2 /
 p] = (k - 1) (1/n + 1/m) for k cells, and from the normal approximation of empirical
-CDFs for the Wasserstein and Kolmogorov-Smirnov distances.
+CDFs for the Wasserstein and Kolmogorov-Smirnov distances. The top-k token turnover
+has no closed form: its floor is simulated (:func:`.text_effects.turnover_floor`), and
+being a share of a set that turned over, it is netted out as ``(raw - floor) / (1 - floor)``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ import math
 
 import numpy as np
 
+from .embedding import mean_distance
 from .methods import FeaturePair, wasserstein_scale
+from .text_effects import turnover_floor
 
 KOLMOGOROV_MEAN = math.sqrt(math.pi / 2) * math.log(2)  # E[sup |B(t)|] of a Brownian bridge
 DIVERGENCES = frozenset({"kl_div", "psi"})
+# A share of a set that turned over: noise turns over the floor's share of what the
+# shift left in place, raw = shift + floor (1 - shift), so shift = (raw - floor) / (1 - floor).
+TURNOVERS = frozenset({"token_topk"})
 
 
 def _inverse_sizes(pair: FeaturePair) -> float:
@@ -76,7 +83,8 @@ FLOORS = {
     "ks": lambda pair: KOLMOGOROV_MEAN * math.sqrt(_numeric_sizes(pair)),
     "wasserstein": _wasserstein_floor,
     "channel_mean": _channel_floor,
-    "token_topk": lambda pair: 0.0,  # no closed form; its chi-square test carries the load
+    "mean_embedding": lambda pair: mean_distance(pair.ref, pair.cur).floor,
+    "token_topk": lambda pair: turnover_floor(pair.ref, pair.cur),  # simulated: no closed form
 }
 
 
@@ -89,6 +97,8 @@ def corrected(method: str, raw: float, floor: float) -> float:
     """The effect size with the noise floor removed (never below zero)."""
     if method in DIVERGENCES:
         return max(0.0, raw - floor)
+    if method in TURNOVERS:
+        return max(0.0, (raw - floor) / (1.0 - floor)) if floor < 1.0 else 0.0
     if not raw > floor:
         return 0.0
     return raw * math.sqrt(1.0 - (floor / raw) ** 2)  # sqrt(raw^2 - floor^2), without squaring raw

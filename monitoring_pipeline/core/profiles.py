@@ -20,6 +20,7 @@ from typing import Literal, Union
 import numpy as np
 
 from .categorical import CategoricalSummary, TokenSummary
+from .embedding import EmbeddingSummary
 from .modalities import LOADERS, SUMMARIZERS, length, take
 from .numeric import ChannelSummary, FixedHistogram, NumericSummary
 from .timestamps import DatetimeSummary
@@ -28,9 +29,10 @@ Modality = Literal["tabular", "text", "vision", "outputs"]
 MODALITIES = ("tabular", "text", "vision", "outputs")
 FORMAT_VERSION = 1
 
-Summary = Union[NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary, DatetimeSummary]
+Summary = Union[NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary, DatetimeSummary,
+                EmbeddingSummary]
 _SUMMARY_TYPES = {cls.kind: cls for cls in (NumericSummary, CategoricalSummary, TokenSummary, ChannelSummary,
-                                            DatetimeSummary)}
+                                            DatetimeSummary, EmbeddingSummary)}
 UNSUPPORTED = "unsupported: "  # dtypes' prefix for a column whose values no summary can hold
 
 
