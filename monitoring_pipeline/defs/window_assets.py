@@ -5,12 +5,11 @@ from dataclasses import replace
 import dagster as dg
 import pandas as pd
 
-from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
+from monitoring_pipeline.core import compare_profiles
 from monitoring_pipeline.core.service import service_metrics
 from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.lib.references import ensure_reference, load_reference, profile_inputs
-from monitoring_pipeline.lib.sources import (outputs_of, primary_version, served_rows, serving_monitor,
-                                             version_rows, window_frame)
+from monitoring_pipeline.lib.references import ensure_reference, load_reference, window_profiles
+from monitoring_pipeline.lib.sources import primary_version, served_rows, serving_monitor, window_frame
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
@@ -115,15 +114,11 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                              metadata={"rows": 0, "skipped": "the window has no traffic to profile"})
         ref = step.reference()
         features = [f for f in ref.inputs.features if f in served.columns] or list(ref.inputs.features)
-        inputs = profile_inputs(step.monitor, served, features, reference=ref.inputs)
+        # another version's outputs are not comparable with this reference: only its own are profiled
+        inputs, outputs = window_profiles(step.wh, step.monitor, served, features, ref)
         keys = dict(model_name=step.monitor.name, model_version=version, asset_key="current_profile", **step.keys)
         save_profile(step.wh, inputs, "current_inputs", **keys)
-        outputs = None
-        own = version_rows(served, version)  # another version's outputs are not comparable with this reference
-        if ref.outputs is not None and len(own):
-            outputs = compute_dataset_profile(
-                outputs_of(own["prediction"], own["confidence"], step.monitor.task), "outputs",
-                reference=ref.outputs)
+        if outputs is not None:
             save_profile(step.wh, outputs, "current_outputs", **keys)
         return dg.Output({"inputs": inputs, "outputs": outputs, "version": version,
                           "served_by": versions_served(served)},

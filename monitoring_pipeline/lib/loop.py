@@ -38,6 +38,7 @@ from monitoring_pipeline.storage.results import replace_comparison
 from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
+from .model_views import has_views, model_profiles
 from .monitors import Monitor
 from .paths import child
 from .references import Reference, day_span, profile_inputs, set_baseline, store_reference, typed_features
@@ -83,12 +84,20 @@ def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout:
     registry.register_model(wh, monitor.name, version, stage, framework=card.get("framework", spec.kind),
                             path=str(directory), metrics=metrics, reason=reason,
                             weights_sha256=read_card(directory)["weights_sha256"])
-    proba = model.predict_proba(X)
-    outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
-                                      "outputs")
-    ref = Reference(profile_inputs(monitor, frame, features), outputs, metrics, version)
+    ref = Reference(*_version_profiles(monitor, model, frame, features), metrics, version)
     store_reference(wh, replace(monitor, champion=version), ref, None)
     return version, model
+
+
+def _version_profiles(monitor: Monitor, model: TrainedModel, frame: pd.DataFrame, features: list[str]):
+    """A version's reference profiles of ``frame``: its inputs and the version's outputs on them
+    (through the model's own views for a served torch net on images)."""
+    if has_views(monitor):
+        return model_profiles(monitor, model, frame, features)
+    proba = model.predict_proba(model_inputs(monitor, frame, features))
+    outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
+                                      "outputs")
+    return profile_inputs(monitor, frame, features), outputs
 
 
 def ensure_champion(wh: Warehouse, monitor: Monitor, root: Path | None = None) -> str:
@@ -251,12 +260,9 @@ def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: Traine
     basis = monitor.reference_on_promotion
     if basis == "validation":
         X = model_inputs(monitor, holdout, features)
-        proba = model.predict_proba(X)
-        outputs = compute_dataset_profile(outputs_of(model.classes_[proba.argmax(axis=1)], proba.max(axis=1)),
-                                          "outputs")
         metrics = {k: v for k, v in evaluate(model, X, labels_of(holdout["label"])).items()
                    if isinstance(v, (int, float)) and v is not None}
-        ref = Reference(profile_inputs(monitor, holdout, features), outputs, metrics, version)
+        ref = Reference(*_version_profiles(monitor, model, holdout, features), metrics, version)
         store_reference(wh, replace(monitor, champion=version), ref, None)
         reason = f"the {len(holdout)} labeled requests of {window} it was validated on"
         span = day_span(holdout["ts"])

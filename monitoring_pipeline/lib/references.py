@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import DatasetProfile, compute_dataset_profile, evaluate_predictions
@@ -24,6 +25,7 @@ from monitoring_pipeline.storage.references import load_reference_set, store_ref
 from monitoring_pipeline.storage.runs import save_artifact
 from monitoring_pipeline.storage.traffic import read_log_window
 
+from .model_views import has_views, load_version, model_profiles
 from .monitors import REFERENCE_BASES, Monitor
 from .sources import feature_names, labels_of, outputs_of, profile_inputs_of, reference_frame, reference_outputs
 
@@ -136,13 +138,34 @@ def concept_reference(wh: Warehouse, monitor: Monitor) -> tuple[pd.DataFrame, st
     return reference_frame(monitor), "reference data"
 
 
-def window_reference(monitor: Monitor, served: pd.DataFrame, features: list[str]) -> Reference:
+def window_profiles(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, features: list[str],
+                    reference: Reference | None = None) -> tuple[DatasetProfile, DatasetProfile | None]:
+    """Profiles of a served window, on ``reference``'s bins: the inputs of every request, and
+    the outputs of the requests the monitor's version answered (None when it answered none
+    or the reference has no outputs). A served torch net on images is asked again, by its
+    registered checkpoint, for its probabilities and embeddings (see :mod:`.model_views`)."""
+    is_own = np.ones(len(served), dtype=bool) if monitor.champion is None else \
+        (served["model_version"].astype(str) == str(monitor.champion)).to_numpy()  # as sources.version_rows
+    ref_inputs, ref_outputs = (reference.inputs, reference.outputs) if reference is not None else (None, None)
+    if has_views(monitor):
+        inputs, outputs = model_profiles(monitor, load_version(wh, monitor.name, monitor.champion), served, features,
+                                         inputs_reference=ref_inputs, outputs_reference=ref_outputs,
+                                         output_rows=is_own, logged=True)
+    else:
+        inputs = profile_inputs(monitor, served, features, reference=ref_inputs)
+        own = served[is_own]
+        outputs = compute_dataset_profile(outputs_of(own["prediction"], own["confidence"], monitor.task), "outputs",
+                                          reference=ref_outputs) if len(own) else None
+    if reference is not None and reference.outputs is None:
+        outputs = None
+    return inputs, outputs
+
+
+def window_reference(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, features: list[str]) -> Reference:
     """A reference made of a served window: its inputs, the version's outputs on them and,
     for the labels already known, its metrics."""
     own = served[served["model_version"].astype(str) == str(monitor.champion)]
-    inputs = profile_inputs(monitor, served, features)
-    outputs = compute_dataset_profile(outputs_of(own["prediction"], own["confidence"], monitor.task), "outputs") \
-        if len(own) else None
+    inputs, outputs = window_profiles(wh, monitor, served, features)
     labeled = own[own["label"].notna()]
     metrics = {}
     if monitor.task == "classification" and len(labeled):
@@ -158,7 +181,7 @@ def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None,
     if ref is not None and monitor.model is not None and served is not None and len(served):
         base = baseline_of(wh, monitor.name, monitor.champion)
         if base["basis"] == "first_window" and base["window"] is None:
-            ref = window_reference(monitor, served, list(ref.inputs.features))
+            ref = window_reference(wh, monitor, served, list(ref.inputs.features))
             store_reference(wh, monitor, ref, run_id)
             set_baseline(wh, monitor.name, monitor.champion, "first_window", window=window,
                          reason=f"the first window it served ({window})", **day_span(served["ts"]))
