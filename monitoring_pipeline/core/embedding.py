@@ -391,3 +391,22 @@ def embedding_test(ref: EmbeddingSummary, cur: EmbeddingSummary, rng: np.random.
     if cur.whole:
         return _permutation(ref, cur, rng, n_permutations)
     return _hotelling(ref, cur)
+
+
+def witness_shares(ref: EmbeddingSummary, cur: EmbeddingSummary, n_bins: int = 10):
+    """Both samples projected on the direction in which the means moved most (in the
+    reference's scaled principal coordinates), binned on the reference sample's deciles:
+    (bin edges, reference shares, current shares). This is what a plot of an embedding's
+    drift can show: one axis along which the two sides differ."""
+    _check_pair(ref, cur)
+    k = ref.basis.axes.shape[0]
+    direction = cur.mean()[:k] - ref.mean()[:k]
+    norm = float(np.linalg.norm(direction))
+    direction = direction / norm if norm > 0 else np.eye(1, k)[0]
+    a, b = ref.sample @ direction, cur.sample @ direction
+    if a.size == 0 or b.size == 0:
+        return np.empty(0), np.ones(1), np.ones(1)
+    edges = np.unique(np.quantile(a, np.arange(1, n_bins) / n_bins))
+    shares = [np.bincount(np.searchsorted(edges, x, side="right"), minlength=edges.size + 1) / x.size
+              for x in (a, b)]
+    return edges, shares[0], shares[1]

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from monitoring_pipeline.core.embedding import witness_shares  # noqa: E402
 from monitoring_pipeline.core.methods import FeaturePair, decile_grid  # noqa: E402
 from monitoring_pipeline.core.timestamps import time_cells  # noqa: E402
 
@@ -54,7 +55,14 @@ def edge_labels(edges: Sequence[float], min_digits: int = 3) -> list[str]:
 
 
 def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Bin labels and the reference and current share of each (reference deciles for numbers)."""
+    """Bin labels and the reference and current share of each (reference deciles for numbers;
+    for embeddings, deciles along the direction in which the mean moved most)."""
+    if pair.kind == "embedding":
+        edges, ref, cur = witness_shares(pair.ref, pair.cur)
+        texts = edge_labels(edges)
+        labels = [f"< {texts[0]}"] + [f"{a} to {b}" for a, b in zip(texts, texts[1:])] + [f">= {texts[-1]}"] \
+            if texts else ["all"]
+        return labels, ref, cur
     ref, cur = pair.counts
     ref, cur = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
     if pair.kind in ("numeric", "channel"):
@@ -79,7 +87,7 @@ def feature_shares(pair: FeaturePair) -> tuple[list[str], np.ndarray, np.ndarray
 def drift_plot(pair: FeaturePair, title: str, limit: int = 20) -> str:
     """A bar chart of reference vs current shares of one feature, as a PNG data URI."""
     labels, ref, cur = feature_shares(pair)
-    ordered = pair.kind in ("numeric", "channel", "datetime")
+    ordered = pair.kind in ("numeric", "channel", "datetime", "embedding")
     order = np.arange(len(ref)) if ordered else np.argsort(-(ref + cur))[:limit]
     x = np.arange(len(order))
     fig, ax = plt.subplots(figsize=(7, 3))

@@ -169,3 +169,22 @@ def test_a_stored_summary_round_trips(digits):
     a, b = profile.features["pixels"], back.features["pixels"]
     assert a.basis.fingerprint() == b.basis.fingerprint()
     assert np.array_equal(a.outer, b.outer) and np.array_equal(a.sample, b.sample)
+
+
+def test_the_plot_shows_the_direction_in_which_the_mean_moved(digits):
+    from monitoring_pipeline.core.embedding import witness_shares
+    from monitoring_pipeline.core.methods import FeaturePair
+    from monitoring_pipeline.lib.plots import drift_plot, feature_shares
+
+    ref = compute_dataset_profile(digits[:1000], "vision")
+    flipped = compute_dataset_profile(digits[1000:1100, :, ::-1], "vision", reference=ref)
+    same = compute_dataset_profile(digits[1000:1100], "vision", reference=ref)
+    edges, r, c = witness_shares(ref.features["pixels"], flipped.features["pixels"])
+    assert edges.size == 9 and r.sum() == pytest.approx(1) and c.sum() == pytest.approx(1)
+    assert c[-1] > 0.4  # upside-down digits pile up at one end of the axis; the reference spreads evenly
+    _, r, c = witness_shares(ref.features["pixels"], same.features["pixels"])
+    assert np.abs(c - r).max() < 0.15
+    pair = FeaturePair("pixels", "embedding", ref.features["pixels"], flipped.features["pixels"])
+    labels, _, _ = feature_shares(pair)
+    assert len(labels) == 10 and " to " in labels[1]
+    assert drift_plot(pair, "pixels").startswith("data:image/png;base64,")
