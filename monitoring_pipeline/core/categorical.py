@@ -125,18 +125,41 @@ class CategoricalSummary:
 
 @dataclass(frozen=True)
 class TokenSummary:
-    """Token occurrence counts of a set of documents.
+    """Token occurrence counts of a set of documents, and document frequencies.
 
     Tokens are strings (from text) or integer ids (from ``input_ids``). ``n_oov``
     counts occurrences of tokens outside the reference's kept vocabulary; it is exact
     when the reference kept its whole vocabulary (``other == 0``) and otherwise an
     upper bound.
+
+    Document frequencies read in documents rather than occurrences:
+
+    - ``doc_counts``: for each kept token (the tokens of ``counts``, in that order),
+      the number of documents containing it; merged by sum like ``counts``.
+    - ``n_docs_new``: documents holding at least one token outside the reference's
+      kept vocabulary (0 without a reference; ``has_reference`` says which).
+    - ``n_docs_rare``: documents holding a token that no other document of this
+      summary holds, one folded into ``other``, or (when the tail was folded) one that
+      leaving the document out would fold (its count minus one falls below the
+      smallest kept count, or ties it after the boundary name). By Good-Turing (leave one document
+      out), ``n_docs_rare / n_docs`` estimates the share of new documents from the same
+      source that would hold a token outside the kept vocabulary: the expected
+      ``n_docs_new`` share when nothing shifted. Exact for one summary; after a merge
+      an upper bound (a token found once in each of two shards counts in both).
+
+    Profiles stored before document frequencies existed read with ``doc_counts``
+    empty while ``counts`` is not; ``has_doc_stats`` is then False and nothing is
+    inferred from them.
     """
 
     counts: tuple[tuple[str | int, int], ...]
     other: int
     n_docs: int
     n_oov: int
+    doc_counts: tuple[tuple[str | int, int], ...] = ()
+    n_docs_new: int = 0
+    n_docs_rare: int = 0
+    has_reference: bool = False
     kind: ClassVar[str] = "tokens"
 
     @classmethod
@@ -147,20 +170,46 @@ class TokenSummary:
         max_tokens: int = MAX_TOKENS,
     ) -> TokenSummary:
         counter: Counter = Counter()
+        in_docs: Counter = Counter()
+        distinct = []
         for doc in docs:
             counter.update(doc)
-        n_oov = 0
+            tokens = set(doc)
+            in_docs.update(tokens)
+            distinct.append(tokens)
+        n_oov = n_docs_new = 0
         if reference is not None:
             vocabulary = reference.vocabulary()
             n_oov = sum(c for t, c in counter.items() if t not in vocabulary)
+            n_docs_new = sum(1 for tokens in distinct if not tokens <= vocabulary)
         kept, other = _top(counter, max_tokens, _by_count)
-        return cls(kept, other, len(docs), n_oov)
+        kept_tokens = {t for t, _ in kept}
+        rare = {t for t, d in in_docs.items() if d == 1 or t not in kept_tokens}
+        if other and kept:
+            # Left out, a document takes one occurrence of each of its tokens away (most
+            # tokens occur once in a document): a token then below the smallest kept
+            # count is folded, and one then at it is kept only before the boundary
+            # token in name order, as ranking by (count, name) does.
+            cut, boundary = kept[-1][1], str(kept[-1][0])
+            rare |= {t for t in kept_tokens if counter[t] - 1 < cut
+                     or (counter[t] - 1 == cut and str(t) > boundary)}
+        n_docs_rare = sum(1 for tokens in distinct if not tokens.isdisjoint(rare))
+        doc_counts = tuple((t, in_docs[t]) for t, _ in kept)
+        return cls(kept, other, len(docs), n_oov, doc_counts, n_docs_new, n_docs_rare, reference is not None)
+
+    @property
+    def has_doc_stats(self) -> bool:
+        """Whether the document frequencies are known (False for profiles stored before them)."""
+        return bool(self.doc_counts) or not self.counts
 
     def vocabulary(self) -> set:
         return {t for t, _ in self.counts}
 
     def as_counter(self) -> Counter:
         return Counter(dict(self.counts))
+
+    def doc_counter(self) -> Counter:
+        return Counter(dict(self.doc_counts))
 
     def top(self, k: int) -> list:
         return [t for t, _ in self.counts[:k]]
@@ -175,13 +224,28 @@ class TokenSummary:
 
     def merge(self, other: TokenSummary) -> TokenSummary:
         kept, folded = _merged(self.counts, other.counts, MAX_TOKENS)
+        doc_counts: tuple = ()
+        if self.has_doc_stats and other.has_doc_stats:
+            in_docs = self.doc_counter() + other.doc_counter()
+            doc_counts = tuple((t, in_docs[t]) for t, _ in kept)
         return TokenSummary(kept, self.other + other.other + folded,
-                            self.n_docs + other.n_docs, self.n_oov + other.n_oov)
+                            self.n_docs + other.n_docs, self.n_oov + other.n_oov,
+                            doc_counts, self.n_docs_new + other.n_docs_new,
+                            self.n_docs_rare + other.n_docs_rare,
+                            self.has_reference and other.has_reference)
 
     def to_dict(self) -> dict:
         return {"type": self.kind, "counts": [list(kv) for kv in self.counts],
-                "other": self.other, "n_docs": self.n_docs, "n_oov": self.n_oov}
+                "other": self.other, "n_docs": self.n_docs, "n_oov": self.n_oov,
+                "doc_counts": [c for _, c in self.doc_counts], "n_docs_new": self.n_docs_new,
+                "n_docs_rare": self.n_docs_rare, "has_reference": self.has_reference}
 
     @classmethod
     def from_dict(cls, d: dict) -> TokenSummary:
-        return cls(tuple((t, c) for t, c in d["counts"]), d["other"], d["n_docs"], d["n_oov"])
+        counts = tuple((t, c) for t, c in d["counts"])
+        in_docs = d.get("doc_counts") or []
+        if in_docs and len(in_docs) != len(counts):
+            raise ValueError(f"a token summary has {len(in_docs)} document counts for {len(counts)} tokens")
+        doc_counts = tuple((t, c) for (t, _), c in zip(counts, in_docs))
+        return cls(counts, d["other"], d["n_docs"], d["n_oov"], doc_counts, d.get("n_docs_new", 0),
+                   d.get("n_docs_rare", 0), d.get("has_reference", False))
