@@ -199,12 +199,15 @@ def model_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
 def profile_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
     """The model inputs as profiled: :func:`model_inputs_of`, except that a text monitor with
     ``embedder: minilm`` gives ``{"text": texts, "embeddings": [N, 384] sentence embeddings}``
-    (a missing text is None, its embedding a row of NaN), profiled as the feature ``embedding``."""
-    if monitor.modality != "text" or monitor.embedder != "minilm":
+    (a missing text is None, its embedding a row of NaN), profiled as the feature ``embedding``.
+    A missing text is profiled as missing, not as the word "None" the model is given."""
+    if monitor.modality != "text":
         return model_inputs_of(monitor, frame, features)
+    texts = [None if _missing(v) else str(v) for v in frame[monitor.input_column]]
+    if monitor.embedder != "minilm":
+        return texts
     from monitoring_pipeline.models.text_embedder import sentence_embeddings  # torch, only when asked for
 
-    texts = [None if _missing(v) else str(v) for v in frame[monitor.input_column]]
     return {"text": texts, "embeddings": sentence_embeddings(texts)}
 
 

