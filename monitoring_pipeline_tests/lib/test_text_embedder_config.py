@@ -56,7 +56,6 @@ def test_a_missing_text_is_profiled_as_missing_not_as_the_word_none():
 
     monitor = parse()
     frame = pd.DataFrame({"text": ["a b", None, float("nan")]}, dtype=object)
-    assert model_inputs_of(monitor, frame, ["text"])[1:] == ["None", "nan"]  # what the served model is given
     assert profile_inputs_of(monitor, frame, ["text"]) == ["a b", None, None]
     profile = compute_dataset_profile(profile_inputs_of(monitor, frame, ["text"]), "text")
     assert profile.features["length"].n_missing == 2 and "none" not in profile.features["tokens"].vocabulary()
