@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import ClassVar
 
 import numpy as np
@@ -169,33 +170,46 @@ class TokenSummary:
         reference: TokenSummary | None = None,
         max_tokens: int = MAX_TOKENS,
     ) -> TokenSummary:
-        counter: Counter = Counter()
-        in_docs: Counter = Counter()
-        distinct = []
-        for doc in docs:
-            counter.update(doc)
-            tokens = set(doc)
-            in_docs.update(tokens)
-            distinct.append(tokens)
+        n = len(docs)
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n)
+        total = int(lengths.sum())
+        if total == 0:
+            return cls((), 0, n, 0, (), 0, 0, reference is not None)
+        # Each token is hashed once (pandas' factorize, where 1 and "1" stay apart as in
+        # a dict); a document holds a token once per distinct (document, token) pair.
+        codes, uniques = pd.factorize(np.fromiter(chain.from_iterable(docs), dtype=object, count=total))
+        tokens = uniques.tolist()
+        pairs = np.sort(np.repeat(np.arange(n, dtype=np.int64), lengths) * len(tokens) + codes)
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]  # sorted by document
+        pair_doc, pair_token = np.divmod(pairs, len(tokens))
+        count = np.bincount(codes, minlength=len(tokens))
+        in_docs = np.bincount(pair_token, minlength=len(tokens))
+
+        def n_docs_holding(mask: np.ndarray) -> int:
+            held = pair_doc[mask[pair_token]]
+            return int(held.size and 1 + np.count_nonzero(held[1:] != held[:-1]))
+
         n_oov = n_docs_new = 0
         if reference is not None:
             vocabulary = reference.vocabulary()
-            n_oov = sum(c for t, c in counter.items() if t not in vocabulary)
-            n_docs_new = sum(1 for tokens in distinct if not tokens <= vocabulary)
-        kept, other = _top(counter, max_tokens, _by_count)
-        kept_tokens = {t for t, _ in kept}
-        rare = {t for t, d in in_docs.items() if d == 1 or t not in kept_tokens}
-        if other and kept:
+            outside = np.fromiter((t not in vocabulary for t in tokens), dtype=bool, count=len(tokens))
+            n_oov, n_docs_new = int(count[outside].sum()), n_docs_holding(outside)
+        kept, other = _top(Counter(dict(zip(tokens, count.tolist()))), max_tokens, _by_count)
+        code = {t: i for i, t in enumerate(tokens)}
+        kept_codes = np.fromiter((code[t] for t, _ in kept), dtype=np.int64, count=len(kept))
+        rare = in_docs == 1
+        if other:
             # Left out, a document takes one occurrence of each of its tokens away (most
             # tokens occur once in a document): a token then below the smallest kept
             # count is folded, and one then at it is kept only before the boundary
             # token in name order, as ranking by (count, name) does.
+            folded = np.ones(len(tokens), dtype=bool)
+            folded[kept_codes] = False
             cut, boundary = kept[-1][1], str(kept[-1][0])
-            rare |= {t for t in kept_tokens if counter[t] - 1 < cut
-                     or (counter[t] - 1 == cut and str(t) > boundary)}
-        n_docs_rare = sum(1 for tokens in distinct if not tokens.isdisjoint(rare))
-        doc_counts = tuple((t, in_docs[t]) for t, _ in kept)
-        return cls(kept, other, len(docs), n_oov, doc_counts, n_docs_new, n_docs_rare, reference is not None)
+            after = np.fromiter((str(t) > boundary for t in tokens), dtype=bool, count=len(tokens))
+            rare |= folded | (count - 1 < cut) | ((count - 1 == cut) & after)
+        doc_counts = tuple(zip((t for t, _ in kept), in_docs[kept_codes].tolist()))
+        return cls(kept, other, n, n_oov, doc_counts, n_docs_new, n_docs_holding(rare), reference is not None)
 
     @property
     def has_doc_stats(self) -> bool:
