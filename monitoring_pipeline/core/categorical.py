@@ -15,6 +15,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from .embedding import EmbeddingSummary
+from .text_embedding import hashed_embedding
+
 MAX_CATEGORIES = 200
 MAX_TOKENS = 2000
 
@@ -124,6 +127,20 @@ class CategoricalSummary:
         return cls(tuple((k, c) for k, c in d["counts"]), d["other"], d["n_missing"])
 
 
+def _documents(docs: list, reference) -> EmbeddingSummary:
+    """The documents' hashed bag-of-words embeddings, in the reference's basis when it has one."""
+    basis = reference.documents if reference is not None else None
+    return EmbeddingSummary.from_array(hashed_embedding(docs), basis, what="documents")
+
+
+def _merged_documents(a: EmbeddingSummary | None, b: EmbeddingSummary | None) -> EmbeddingSummary | None:
+    """The documents' embeddings of both sides, when both were made in one basis (against one
+    reference); otherwise none, and the tokens' test falls back to counts (see drift)."""
+    if a is None or b is None or a.basis.fingerprint() != b.basis.fingerprint():
+        return None
+    return a.merge(b)
+
+
 @dataclass(frozen=True)
 class TokenSummary:
     """Token occurrence counts of a set of documents, and document frequencies.
@@ -161,6 +178,7 @@ class TokenSummary:
     n_docs_new: int = 0
     n_docs_rare: int = 0
     has_reference: bool = False
+    documents: EmbeddingSummary | None = None  # the documents' hashed embeddings: the document-level test
     kind: ClassVar[str] = "tokens"
 
     @classmethod
@@ -174,7 +192,7 @@ class TokenSummary:
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n)
         total = int(lengths.sum())
         if total == 0:
-            return cls((), 0, n, 0, (), 0, 0, reference is not None)
+            return cls((), 0, n, 0, (), 0, 0, reference is not None, _documents(docs, reference))
         # Each token is hashed once (pandas' factorize, where 1 and "1" stay apart as in
         # a dict); a document holds a token once per distinct (document, token) pair.
         codes, uniques = pd.factorize(np.fromiter(chain.from_iterable(docs), dtype=object, count=total))
@@ -209,7 +227,8 @@ class TokenSummary:
             after = np.fromiter((str(t) > boundary for t in tokens), dtype=bool, count=len(tokens))
             rare |= folded | (count - 1 < cut) | ((count - 1 == cut) & after)
         doc_counts = tuple(zip((t for t, _ in kept), in_docs[kept_codes].tolist()))
-        return cls(kept, other, n, n_oov, doc_counts, n_docs_new, n_docs_holding(rare), reference is not None)
+        return cls(kept, other, n, n_oov, doc_counts, n_docs_new, n_docs_holding(rare), reference is not None,
+                   _documents(docs, reference))
 
     @property
     def has_doc_stats(self) -> bool:
@@ -246,13 +265,15 @@ class TokenSummary:
                             self.n_docs + other.n_docs, self.n_oov + other.n_oov,
                             doc_counts, self.n_docs_new + other.n_docs_new,
                             self.n_docs_rare + other.n_docs_rare,
-                            self.has_reference and other.has_reference)
+                            self.has_reference and other.has_reference,
+                            _merged_documents(self.documents, other.documents))
 
     def to_dict(self) -> dict:
         return {"type": self.kind, "counts": [list(kv) for kv in self.counts],
                 "other": self.other, "n_docs": self.n_docs, "n_oov": self.n_oov,
                 "doc_counts": [c for _, c in self.doc_counts], "n_docs_new": self.n_docs_new,
-                "n_docs_rare": self.n_docs_rare, "has_reference": self.has_reference}
+                "n_docs_rare": self.n_docs_rare, "has_reference": self.has_reference,
+                "documents": None if self.documents is None else self.documents.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> TokenSummary:
@@ -261,5 +282,7 @@ class TokenSummary:
         if in_docs and len(in_docs) != len(counts):
             raise ValueError(f"a token summary has {len(in_docs)} document counts for {len(counts)} tokens")
         doc_counts = tuple((t, c) for (t, _), c in zip(counts, in_docs))
+        documents = d.get("documents")
         return cls(counts, d["other"], d["n_docs"], d["n_oov"], doc_counts, d.get("n_docs_new", 0),
-                   d.get("n_docs_rare", 0), d.get("has_reference", False))
+                   d.get("n_docs_rare", 0), d.get("has_reference", False),
+                   None if documents is None else EmbeddingSummary.from_dict(documents))

@@ -70,17 +70,33 @@ def _resolve_methods(thresholds: Mapping | None):
 
 
 def _significance(pair: FeaturePair, method: DriftMethod, rng, n_permutations: int) -> SignificanceResult | None:
+    if method.name == "domain_classifier":  # the classifier the effect size was read from
+        result = pair.domain_classifier
+        return None if result is None else result.significance()
     if pair.kind == "embedding":
         return embedding_test(pair.ref, pair.cur, rng, n_permutations)
     if pair.kind == "channel":
         return welch_t(pair.ref.per_image.moments, pair.cur.per_image.moments)
     if pair.kind == "numeric" and method.name != "chisquare":
         return ks_binned(pair.ref, pair.cur)
-    r, c = pair.counts
     if pair.kind == "tokens":
-        docs = pair.ref.n_docs + pair.cur.n_docs
-        return chi2_per_document(r, c, (pair.ref.n_tokens + pair.cur.n_tokens) / max(1, docs))
+        return _document_test(pair, rng, n_permutations)
+    r, c = pair.counts
     return chi2_two_sample(r, c, rng, n_permutations)
+
+
+def _document_test(pair: FeaturePair, rng, n_permutations: int) -> SignificanceResult:
+    """Tokens are tested with the document as the unit: the embedding test (see
+    :mod:`.embedding`) on each document's hashed bag of words. Profiles stored before
+    documents were embedded fall back to the chi-square of token counts divided by the
+    mean document length, which is conservative."""
+    a, b = pair.ref.documents, pair.cur.documents
+    if a is not None and b is not None and a.basis.fingerprint() == b.basis.fingerprint():
+        test = embedding_test(a, b, rng, n_permutations)
+        return SignificanceResult(f"documents_{test.test}", test.statistic, test.p_value)
+    r, c = pair.counts
+    docs = pair.ref.n_docs + pair.cur.n_docs
+    return chi2_per_document(r, c, (pair.ref.n_tokens + pair.cur.n_tokens) / max(1, docs))
 
 
 def _n_valid(summary) -> int:
@@ -248,6 +264,8 @@ def compare_profiles(
                 row["effect_overflow"] = True
             if test is not None:
                 row.update(test=test.test, statistic=_finite(test.statistic), p_value=test.p_value)
+            if method.name == "domain_classifier" and pair.domain_classifier is not None:
+                row["discriminating"] = pair.domain_classifier.features  # principal axes, most telling first
         rows.append(row)
 
     tested = [r for r in rows if r["p_value"] is not None]

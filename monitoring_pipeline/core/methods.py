@@ -7,7 +7,9 @@ mean shift of 0.236 and 0.478 standard deviations, which give a JS distance of
 exactly 0.1 and 0.2 (``test_thresholds.py`` recomputes them by integration).
 Token top-k turnover has no such analogue and uses the seed's own 50% overlap rule.
 The embedding distance is, for one feature, exactly that mean shift in standard
-deviations, and takes the same thresholds.
+deviations, and takes the same thresholds. A domain classifier's ``2 AUC - 1`` takes
+what the best classifier reaches on those shifts, ``2 Phi(d / sqrt 2) - 1`` (0.133
+and 0.265; see :mod:`.domain_classifier`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from .categorical import CategoricalSummary, TokenSummary
+from .domain_classifier import shift_effect, summaries_classifier
 from .embedding import mean_distance
 from .numeric import NumericSummary
 from .text_effects import top_turnover
@@ -61,6 +64,12 @@ class FeaturePair:
         if self.kind == "channel":
             return self.ref.per_image, self.cur.per_image
         return self.ref, self.cur
+
+    @cached_property
+    def domain_classifier(self):
+        """The domain classifier of an embedding's two row samples, fitted once for both its
+        effect size and its test (None with fewer than 2 sampled rows a side)."""
+        return summaries_classifier(self.ref, self.cur)
 
     @cached_property
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -208,6 +217,13 @@ def embedding_distance(pair: FeaturePair) -> float:
     return mean_distance(pair.ref, pair.cur).distance
 
 
+def domain_classifier_effect(pair: FeaturePair) -> float:
+    """``2 AUC - 1`` of a cross-fitted classifier telling current rows from reference rows
+    (see :mod:`.domain_classifier`); 0 when a side has too few rows to train one."""
+    result = pair.domain_classifier
+    return 0.0 if result is None else result.effect
+
+
 @dataclass(frozen=True)
 class DriftMethod:
     name: str
@@ -237,8 +253,10 @@ METHODS: dict[str, DriftMethod] = dict([
             "channel mean shift in reference pixel standard deviations"),
     _method("mean_embedding", ("embedding",), 0.236, 0.478, embedding_distance,
             "distance between mean embedding features, in pooled standard deviations"),
+    _method("domain_classifier", ("embedding",), shift_effect(0.236), shift_effect(0.478),
+            domain_classifier_effect, "2 AUC - 1 of a cross-fitted classifier telling current from reference rows"),
 ])
 
 DEFAULT_METHODS = {"numeric": "wasserstein", "categorical": "jensenshannon",
-                   "tokens": "token_topk", "channel": "channel_mean", "datetime": "jensenshannon",
+                   "tokens": "jensenshannon", "channel": "channel_mean", "datetime": "jensenshannon",
                    "embedding": "mean_embedding"}

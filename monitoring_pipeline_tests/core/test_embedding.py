@@ -64,7 +64,7 @@ def test_a_shift_in_one_direction_is_detected_and_its_effect_reads_in_standard_d
     md = mean_distance(r, c)
     # the linear part alone would read 0.5; the Fourier features add the change of shape they see
     assert 0.45 < md.distance < 0.9
-    assert md.floor == pytest.approx(np.sqrt(md.rank * 2 / 5000))
+    assert md.floor == pytest.approx(np.sqrt(md.rank * (1 / r.count + 1 / 5000)))
 
 
 def test_rotated_digits_drift_and_a_random_split_does_not(digits):
@@ -89,8 +89,8 @@ def test_shards_merge_into_the_whole_windows_summary_and_verdict(digits):
     whole = compute_dataset_profile(digits[1000:1300], "vision", reference=ref)
     merged = merge_profiles(*shards)
     a, b = merged.features["pixels"], whole.features["pixels"]
-    assert np.array_equal(a.sample, b.sample) and np.array_equal(a.keys, b.keys)
-    assert a.count == b.count == 300
+    assert np.array_equal(a.keys, b.keys) and a.count == b.count == 300
+    np.testing.assert_allclose(a.sample, b.sample, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(a.outer, b.outer, rtol=1e-12, atol=1e-9)
     row_a = {r["name"]: r for r in compare_profiles(ref, merged)["features"]}["pixels"]
     row_b = {r["name"]: r for r in compare_profiles(ref, whole)["features"]}["pixels"]
@@ -108,15 +108,18 @@ def test_the_sample_keeps_the_smallest_keys_across_merges():
         merged = merged.merge(part)
     whole = EmbeddingSummary.from_array(x, r)
     assert merged.sample.shape == (50, r.basis.axes.shape[0])
-    assert np.array_equal(merged.keys, whole.keys) and np.array_equal(merged.sample, whole.sample)
+    assert np.array_equal(merged.keys, whole.keys)
+    np.testing.assert_allclose(merged.sample, whole.sample, rtol=1e-12, atol=1e-12)
 
 
 def test_missing_rows_are_counted_and_left_out():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(100, 4))
     x[3, 1], x[7, 0] = np.nan, np.inf
-    s = EmbeddingSummary.from_array(x)
+    basis = EmbeddingSummary.from_array(rng.normal(size=(100, 4)))
+    s = EmbeddingSummary.from_array(x, basis)
     assert (s.count, s.n_missing) == (98, 2) and s.missing_share == pytest.approx(0.02)
+    assert EmbeddingSummary.from_array(x).n_missing == 2  # a reference: half its finite rows fit the basis
     nothing = EmbeddingSummary.from_array(np.full((5, 4), np.nan), s)
     assert nothing.count == 0 and embedding_test(s, nothing, rng).p_value == 1.0
 
@@ -124,7 +127,8 @@ def test_missing_rows_are_counted_and_left_out():
 def test_images_with_nan_pixels_are_missing_rows_of_the_pixel_embedding(digits):
     images = digits[:80].copy()
     images[0, 0, 3, 3] = np.nan
-    profile = compute_dataset_profile(images, "vision")
+    ref = compute_dataset_profile(digits[100:400], "vision")
+    profile = compute_dataset_profile(images, "vision", reference=ref)
     assert profile.features["pixels"].n_missing == 1 and profile.features["pixels"].count == 79
 
 
@@ -153,9 +157,12 @@ def test_precomputed_embeddings_ride_with_images_and_texts_and_survive_sampling(
     emb = rng.normal(size=(40, 3))
     images = [digits[i] for i in range(40)]
     images[5] = np.zeros((1, 6, 6))  # another shape: the batches regroup, the embeddings follow
-    profile = compute_dataset_profile({"pixel_values": images, "embeddings": emb}, "vision", sample_size=30)
+    ref = compute_dataset_profile({"pixel_values": digits[:100], "embeddings": rng.normal(size=(100, 3))}, "vision")
+    profile = compute_dataset_profile({"pixel_values": images, "embeddings": emb}, "vision", sample_size=30,
+                                      reference=ref)
     assert profile.features["embedding"].count == 30
-    text = compute_dataset_profile({"text": ["a b"] * 40, "embeddings": emb}, "text")
+    ref = compute_dataset_profile({"text": ["a b"] * 10, "embeddings": rng.normal(size=(10, 3))}, "text")
+    text = compute_dataset_profile({"text": ["a b"] * 40, "embeddings": emb}, "text", reference=ref)
     assert text.features["embedding"].count == 40
     with pytest.raises(ValueError, match="39 rows for 40"):
         compute_dataset_profile({"text": ["a b"] * 40, "embeddings": emb[:39]}, "text")

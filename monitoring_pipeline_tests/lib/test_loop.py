@@ -102,3 +102,17 @@ def test_a_window_that_failed_its_quality_gate_is_neither_trained_on_nor_a_judge
     assert middle["training_rows"] < clean["training_rows"]  # day 3's requests are not trained on
     assert "of 2026-01-04 onwards" in latest["verdict"]  # the bad latest day does not judge the challenger
     assert "of 2026-01-05 onwards" in clean["verdict"]
+
+
+def test_traffic_days_are_drawn_across_the_whole_split_not_in_its_stored_order():
+    # Digits are stored grouped by writer: served in that order, a day came from a few writers.
+    m = monitor(name="digits_days", modality="vision", input_column="image",
+                reference={"source": "bundled", "dataset": "digits"}, model={"kind": "image_cnn"})
+    current = bundled("digits").current
+    days = [loop.traffic_day(m, i)[0] for i in range(3)]
+    first = days[0]["label"].tolist()
+    assert first != current["label"].iloc[:ROWS].tolist()
+    # one shuffle, consecutive blocks: the days of one pass over the split never repeat an image
+    keys = [tuple(np.asarray(x).ravel().round(6)) for d in days for x in d["image"]]
+    assert len(set(keys)) == 3 * ROWS or len(current) < 3 * ROWS
+    assert [loop.traffic_day(m, 0)[0]["label"].tolist()] == [first]  # seeded: the same day every time
