@@ -161,11 +161,21 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                               **step.keys)
         top = [{"feature": r["feature"], "reference": f"{r['reference']:.3f}", "current": f"{r['current']:.3f}",
                 "change": f"{r['change']:+.3f}"} for r in result.importances[:8]]
+        fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
+        signals = [{"signal": s["signal"], "statistic": fmt(s["statistic"], ".3f"), "effect": fmt(s["effect"], ".3f"),
+                    "threshold": f"{s['threshold']:.3f}", "p": fmt(s["p_value"], ".2g"),
+                    "p (Holm)": fmt(s["p_value_adjusted"], ".2g"), "severity": s["severity"]}
+                   for s in result.signals()]
         return dg.Output(result.to_dict(), metadata={
             "summary": "; ".join(result.reasons) or "no concept drift",
             "severity": result.severity,
             "importance_correlation": result.importance_correlation,
             "performance_change": result.performance_change,
+            "performance_gap": result.performance_gap,
+            "importance_p_value_adjusted": result.importance_p_adjusted,
+            "performance_p_value_adjusted": result.performance_p_adjusted,
+            "n_permutations": result.n_permutations,
+            "signals": dg.MetadataValue.md(markdown_table(signals, list(signals[0]))),
             "importances": dg.MetadataValue.md(markdown_table(top, ["feature", "reference", "current", "change"])),
         })
 

@@ -36,8 +36,8 @@ def replace_drift(wh: Warehouse, report: dict, drift_type: str, *, model_name: s
                   run_id: int | None) -> int:
     """Store a compare_profiles report's feature rows; returns the number written."""
     rows = [[drift_type, r["name"], r["method"], _num(r["statistic"]), _num(r["p_value_adjusted"]),
-             _num(r["effect_size"]), _num(r["threshold"]), r["severity"], bool(r["drifted"]), baseline_period,
-             current_period, model_name, model_version, asset_key, partition_key, run_id]
+             _num(r.get("p_value")), _num(r["effect_size"]), _num(r["threshold"]), r["severity"], bool(r["drifted"]),
+             baseline_period, current_period, model_name, model_version, asset_key, partition_key, run_id]
             for r in report["features"]]
     return _write_drift(wh, rows, drift_type, asset_key, partition_key)
 
@@ -45,12 +45,16 @@ def replace_drift(wh: Warehouse, report: dict, drift_type: str, *, model_name: s
 def replace_concept_drift(wh: Warehouse, result: ConceptDriftResult, *, model_name: str,
                           model_version: str | None, baseline_period: str, current_period: str,
                           asset_key: str, partition_key: str, run_id: int | None) -> int:
-    """One row per feature (its importance change) plus one for the whole model."""
+    """One row per feature (its importance change) plus one per signal for the whole model
+    (feature ``__model__``, method ``importance_correlation`` or ``performance_gap``) as
+    ``ConceptDriftResult.signals`` describes it: its statistic, effect and threshold, the
+    Holm-adjusted p-value in ``p_value`` and the permutation test's own in ``p_value_raw``."""
     common = [baseline_period, current_period, model_name, model_version, asset_key, partition_key, run_id]
-    rows = [["concept", r["feature"], "importance_change", _num(r["current"]), None, _num(abs(r["change"])),
+    rows = [["concept", r["feature"], "importance_change", _num(r["current"]), None, None, _num(abs(r["change"])),
              None, result.severity, result.drifted, *common] for r in result.importances]
-    rows.append(["concept", "__model__", "importance_correlation", _num(result.importance_correlation), None,
-                 _num(-result.performance_change), None, result.severity, result.drifted, *common])
+    rows += [["concept", "__model__", s["signal"], _num(s["statistic"]), _num(s["p_value_adjusted"]),
+              _num(s["p_value"]), _num(s["effect"]), _num(s["threshold"]), s["severity"], s["drifted"], *common]
+             for s in result.signals()]
     return _write_drift(wh, rows, "concept", asset_key, partition_key)
 
 
@@ -60,9 +64,9 @@ def _write_drift(wh, rows, drift_type, asset_key, partition_key) -> int:
         if rows:
             conn.executemany(
                 """INSERT INTO ml_drift_history (drift_type, feature_name, method, test_statistic, p_value,
-                       effect_size, threshold, severity, drift_detected, baseline_period, current_period,
-                       model_name, model_version, asset_key, partition_key, run_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+                       p_value_raw, effect_size, threshold, severity, drift_detected, baseline_period,
+                       current_period, model_name, model_version, asset_key, partition_key, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
         return len(rows)
 
     return wh.write(work)

@@ -227,6 +227,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                   AND m.model_name = i.model_name AND m.model_version IS NOT DISTINCT FROM i.model_version
                   AND m.measured_at >= o.created_at)""",
     ]),
+    # p_value holds the p-value after the result's own correction; p_value_raw the test's
+    # own, so a report can correct data, output and concept drift tests together.
+    (7, "raw p-values", [
+        "ALTER TABLE ml_drift_history ADD COLUMN p_value_raw DOUBLE",
+    ]),
 ]
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")

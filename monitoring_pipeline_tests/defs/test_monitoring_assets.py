@@ -43,7 +43,7 @@ def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
     wh = warehouse.get()
     assert count(wh, "ml_drift_history", "drift_type = 'data'") == 30
     assert count(wh, "ml_drift_history", "drift_type = 'prediction'") == 2
-    assert count(wh, "ml_drift_history", "drift_type = 'concept'") == 31
+    assert count(wh, "ml_drift_history", "drift_type = 'concept'") == 32  # 30 features and the 2 signals
     names = set(wh.read("SELECT name FROM artifacts")["name"])
     assert names == {"reference_inputs", "reference_outputs", "current_inputs", "current_outputs",
                      "monitoring_summary", "window_gate", "window_approval"}
