@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from .domain_classifier import auc_noise_floor
 from .embedding import mean_distance
 from .methods import FeaturePair, wasserstein_scale
 from .text_effects import turnover_floor
@@ -84,6 +85,8 @@ FLOORS = {
     "wasserstein": _wasserstein_floor,
     "channel_mean": _channel_floor,
     "mean_embedding": lambda pair: mean_distance(pair.ref, pair.cur).floor,
+    # E|2 AUC - 1| of the cross-fitted classifier on the rows it sees (measured spread, see the module)
+    "domain_classifier": lambda pair: auc_noise_floor(pair.ref.sample.shape[0], pair.cur.sample.shape[0]),
     "token_topk": lambda pair: turnover_floor(pair.ref, pair.cur),  # simulated: no closed form
 }
 
