@@ -14,10 +14,11 @@ Each row's test features are ``f = [z, cos features]``: the linear part sees a m
 mean, the Fourier part a changed shape (their mean difference estimates the Gaussian
 kernel's MMD). A summary keeps the count, the sum of ``f`` and the sum of ``f f^T``,
 which merge exactly by addition, and a bottom-k sample of the rows' ``z`` (each row
-keyed by a hash of its input values, so the sample of two shards merged is the sample
-of their union, exactly).
+keyed by a uniform random number, so the sample of two shards merged is a uniform
+sample of their union; a window of at most ``capacity`` rows is held whole, so its
+merged shards hold exactly its rows).
 
-The basis is fitted on half of the reference's rows (chosen by a hash of each row) and
+The basis is fitted on a random half of the reference's rows and
 the reference's summary holds only the other half. A basis fitted on the very rows it
 then summarises would make them special: along principal axes chosen where those rows
 happen to spread most, they spread more than any new row of the same distribution
@@ -62,7 +63,7 @@ N_FOURIER = 32  # random Fourier features of the axes
 CAPACITY = 1000  # rows kept in each summary's sample
 _FIT_ROWS = 20_000  # reference rows the basis is fitted on (a deterministic sample)
 MIN_SPLIT = 20  # references with fewer finite rows fit their basis on every row
-_CHUNK = 65_536  # rows transformed at a time, to bound memory
+_CHUNK = 16_384  # rows transformed at a time, to bound memory
 _RELATIVE_EIGEN_FLOOR = 1e-9
 _STOP_AFTER = 20  # exceedances before the sequential permutation test stops
 _BATCH = 500
@@ -148,7 +149,8 @@ class EmbeddingBasis:
         """Rows in the reference's scaled principal coordinates ``z``."""
         if x.shape[1] != self.dim:
             raise ValueError(f"embeddings have {x.shape[1]} dimensions; the reference has {self.dim}")
-        return (x - self.centre) @ self.axes.T / self.scales
+        # x @ A - centre @ A, without a centred copy of x
+        return (x @ self.axes.T - self.centre @ self.axes.T) / self.scales
 
     def features(self, z: np.ndarray) -> np.ndarray:
         """Test features ``[z, sqrt(2) cos(z W^T + b)]`` of coordinates ``z``."""
@@ -171,26 +173,6 @@ class EmbeddingBasis:
                    np.asarray(d["scales"], dtype=np.float64),
                    np.asarray(d["frequencies"], dtype=np.float64).reshape(len(d["phases"]), k),
                    np.asarray(d["phases"], dtype=np.float64), float(d["bandwidth"]))
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a well-mixed 64-bit hash of each value."""
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
-def row_keys(z: np.ndarray) -> np.ndarray:
-    """A uniform key in [0, 1) per row, a hash of the row's values (equal rows, equal keys)."""
-    bits = np.ascontiguousarray(z, dtype=np.float64).view(np.uint64)
-    h = np.zeros(z.shape[0], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(z.shape[1]):
-            h = _mix(h ^ (bits[:, j] + _GOLDEN * np.uint64(j + 1)))
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def _bottom(keys: np.ndarray, rows: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,28 +209,40 @@ class EmbeddingSummary:
         summary of half of them in a basis fitted on the other half (see the module)."""
         x = _array(x, what)
         finite = np.isfinite(x).all(axis=1)
-        good = x[finite]
+        n_finite = int(finite.sum())
+        rng = np.random.default_rng(seed)
+        summarised = finite
         if reference is not None:
             basis, capacity = reference.basis, reference.capacity
-        elif good.shape[0] >= MIN_SPLIT:
-            fit = row_keys(good) < 0.5  # a half by content, so equal rows stay together
-            basis, good = EmbeddingBasis.fit(good[fit], seed), good[~fit]
         else:
-            basis = EmbeddingBasis.fit(good, seed)
+            fit = finite
+            if n_finite >= MIN_SPLIT:  # a random half, whatever the rows hold (see the module)
+                halves = rng.random(x.shape[0]) < 0.5
+                fit, summarised = finite & halves, finite & ~halves
+            rows = np.flatnonzero(fit)
+            if rows.size > _FIT_ROWS:
+                rows = np.sort(rng.choice(rows, _FIT_ROWS, replace=False))
+            basis = EmbeddingBasis.fit(x[rows].astype(np.float64), seed)
         p = basis.n_features
         total, outer = np.zeros(p), np.zeros((p, p))
         keys, sample = np.empty(0), np.empty((0, basis.axes.shape[0]))
-        for start in range(0, good.shape[0], _CHUNK):
-            rows = good[start:start + _CHUNK].astype(np.float64)
+        for start in range(0, x.shape[0], _CHUNK):
+            block = x[start:start + _CHUNK]
+            keep = summarised[start:start + _CHUNK]
+            rows = block[keep] if not keep.all() else block
+            if not rows.shape[0]:
+                continue
             z = basis.coordinates(rows)
             f = basis.features(z)
             total += f.sum(axis=0)
             outer += f.T @ f
-            # keyed by the input row itself: its coordinates may differ in the last bit
-            # with the size of the block BLAS multiplies it in
-            keys, sample = _bottom(np.concatenate([keys, row_keys(rows)]), np.vstack([sample, z]), capacity)
-        return cls(basis, int(good.shape[0]), int(x.shape[0] - finite.sum()), total, outer, keys, sample,
-                   capacity)
+            # Each row gets a random key, drawn whatever it holds: a key derived from the
+            # values would keep every copy of a repeated row together, in the sample or
+            # out of it, and a reference with repeated rows would then be summarised by
+            # a few of its distinct rows.
+            keys, sample = _bottom(np.concatenate([keys, rng.random(rows.shape[0])]), np.vstack([sample, z]),
+                                   capacity)
+        return cls(basis, int(summarised.sum()), int(x.shape[0] - n_finite), total, outer, keys, sample, capacity)
 
     @property
     def n_rows(self) -> int:
@@ -372,8 +366,11 @@ def _hotelling(ref: EmbeddingSummary, cur: EmbeddingSummary) -> SignificanceResu
 def _permutation(ref: EmbeddingSummary, cur: EmbeddingSummary, rng: np.random.Generator,
                  n_permutations: int) -> SignificanceResult:
     basis = ref.basis
-    f = basis.features(np.vstack([ref.sample, cur.sample]))
-    n, m = ref.sample.shape[0], cur.sample.shape[0]
+    # rows in the order of their values, so a window merged from shards (whose rows are
+    # the same, with other keys) is tested exactly as the whole window is
+    a, b = (x[np.lexsort(np.round(x, 9).T[::-1])] for x in (ref.sample, cur.sample))
+    f = basis.features(np.vstack([a, b]))
+    n, m = a.shape[0], b.shape[0]
     f = f - f.mean(axis=0)
     g = f @ _whitener(f.T @ f / max(1, n + m - 2))
     if g.shape[1] == 0:

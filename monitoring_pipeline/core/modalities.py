@@ -164,7 +164,7 @@ def _embeddings(values, n: int, what: str) -> np.ndarray:
                          f"got {array.dtype} of shape {array.shape}")
     if array.shape[0] != n:
         raise ValueError(f"embeddings have {array.shape[0]} rows for {n} {what}s")
-    return array.astype(np.float64, copy=False)
+    return array if array.dtype.kind == "f" else array.astype(np.float64)  # float32 stays: it may be large
 
 
 def load_text(data) -> Documents:

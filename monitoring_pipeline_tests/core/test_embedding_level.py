@@ -8,8 +8,8 @@ import numpy as np
 
 from monitoring_pipeline.core.embedding import EmbeddingSummary, embedding_test
 
-REPS = 60
-LIMIT = 0.05 + 2 * np.sqrt(0.05 * 0.95 / REPS)  # alpha plus two standard errors
+REPS = 150
+LIMIT = 0.05 + 3 * np.sqrt(0.05 * 0.95 / REPS)  # alpha plus three standard errors (a flake in ~1 of 700 runs)
 
 
 def _rate(d: int, n: int, m: int, *, independent_basis: bool) -> float:
@@ -26,13 +26,13 @@ def _rate(d: int, n: int, m: int, *, independent_basis: bool) -> float:
 
 def test_with_a_basis_fitted_elsewhere_the_level_holds():
     # the same rows and test, the principal axes taken from other rows of the distribution
-    assert _rate(32, 900, 900, independent_basis=True) <= LIMIT
+    assert _rate(32, 900, 300, independent_basis=True) <= LIMIT
 
 
 def test_with_the_basis_fitted_on_the_reference_the_level_holds():
     # The reference fits its axes on half of its rows and summarises the other half; fitted
     # on the rows it summarised, this rejected about 90% of these null windows.
-    assert _rate(32, 900, 900, independent_basis=False) <= LIMIT
+    assert _rate(32, 900, 300, independent_basis=False) <= LIMIT
 
 
 def test_the_reference_summarises_the_half_its_basis_was_not_fitted_on():
