@@ -92,9 +92,15 @@ def feature_evidence(row: dict) -> str:
         examples = ", ".join(map(str, row.get("new_categories") or []))
         return (f"Feature {name}: {row['new_category_share']:.1%} of values are categories unseen in the reference"
                 + (f" ({examples})" if examples else ""))
+    if row.get("top_changes"):
+        return f"Feature {name}: {row['top_changes']}"
     if row.get("oov_share") is not None:
         return (f"Feature {name}: token overlap with the reference {row.get('overlap', 0.0):.2f}, "
                 f"{row['oov_share']:.1%} of tokens out of vocabulary")
+    if row.get("discriminating"):
+        axes = ", ".join(str(d.get("feature")) for d in row["discriminating"][:3])
+        return (f"Feature {name}: {row['method']} {row['effect_size']:.3g} (threshold {row['threshold']:.3g}); "
+                f"told apart most by {axes}")
     return f"Feature {name}: {row['method']} {row['effect_size']:.3g} (threshold {row['threshold']:.3g})"
 
 

@@ -100,3 +100,16 @@ def test_nothing_abnormal_is_said_plainly():
                                 latency_p95_ms=90.0, baseline_latency_p95_ms=80.0))
     assert (d.category, d.action, d.evidence) == ("none", "none", ())
     assert d.to_dict()["evidence"] == []
+
+
+def test_a_topic_shift_is_explained_by_the_tokens_that_moved():
+    from monitoring_pipeline.core.diagnosis import feature_evidence
+    from monitoring_pipeline_tests.core.text_data import topic_shift
+
+    ref, cur = topic_shift(1000, 300, seed=0)
+    reference = compute_dataset_profile(ref, "text")
+    report = compare_profiles(reference, compute_dataset_profile(cur, "text", reference=reference))
+    tokens = {r["name"]: r for r in report["features"]}["tokens"]
+    assert tokens["drifted"]
+    sentence = feature_evidence(tokens)
+    assert "% of documents" in sentence and "->" in sentence
