@@ -283,3 +283,42 @@ def test_empty_missing_long_emoji_and_mixed_script_documents():
     ref = TokenSummary.from_documents([["😀", "great"]] * 3)
     cur = TokenSummary.from_documents([["👍", "great"]] * 3, ref)
     assert top_turnover(ref, cur) == 0.0 and token_details(ref, cur)["top_gained"] == []
+
+
+# --- the verdict: the document is the unit ---------------------------------------------
+
+@pytest.mark.parametrize("n_cur", [60, 300])
+def test_a_real_topic_shift_is_drift_and_is_tested_with_documents_as_the_unit(n_cur):
+    ref_texts, cur_texts = topic_shift(2000, n_cur, seed=1)
+    ref = compute_dataset_profile(ref_texts, "text")
+    row = tokens_row(compare_profiles(ref, compute_dataset_profile(cur_texts, "text", reference=ref)))
+    assert row["test"].startswith("documents_") and row["method"] == "jensenshannon"
+    assert row["p_value_adjusted"] < 0.01 and row["drifted"]
+
+
+def test_random_halves_of_one_period_are_not_drift():
+    drifted = 0
+    for seed in range(12):
+        ref_texts, cur_texts = null_split(2000, 60, seed=seed)
+        ref = compute_dataset_profile(ref_texts, "text")
+        drifted += compare_profiles(ref, compute_dataset_profile(cur_texts, "text", reference=ref))["n_drifted"] > 0
+    assert drifted <= 2  # the rate itself, over 200 windows per size, is in benchmarks/calibration.py
+
+
+def test_the_old_per_document_chi_square_could_not_see_the_shift():
+    # what the tokens row used before: kept for profiles stored without document embeddings
+    from monitoring_pipeline.core.stattests import chi2_per_document
+
+    ref_texts, cur_texts = topic_shift(2000, 300, seed=1)
+    ref = compute_dataset_profile(ref_texts, "text")
+    cur = compute_dataset_profile(cur_texts, "text", reference=ref)
+    pair = FeaturePair("tokens", "tokens", ref.features["tokens"], cur.features["tokens"])
+    r, c = pair.counts
+    docs = pair.ref.n_docs + pair.cur.n_docs
+    assert chi2_per_document(r, c, (pair.ref.n_tokens + pair.cur.n_tokens) / docs).p_value > 0.5
+    old = json.loads(json.dumps(cur.to_dict()))
+    old["features"]["tokens"].pop("documents")  # as a profile stored before documents were embedded
+    stored_ref = ref.to_dict()
+    stored_ref["features"]["tokens"].pop("documents")
+    row = tokens_row(compare_profiles(stored_ref, old))
+    assert row["test"] == "chi2_per_document"
