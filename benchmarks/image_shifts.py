@@ -31,6 +31,11 @@ digits monitor serves). Detectors, one "detected" per window:
 - ``cnn_emb``: the "embedding" row, the CNN's penultimate activations;
 - ``bbsd``: the outputs report's probability_<class> rows (KS each) and the
   predicted_class chi-square, from the CNN's softmax, Holm over those eleven rows;
+- ``report``: the whole input report as the digits monitor's data_drift_report holds it
+  (channel rows, image size, pixels and the CNN embedding): any row significant after
+  Holm across the report; ``monitor``: that report or the outputs report (BBSD), each
+  corrected on its own as the monitor's two drift assets are (so its false alarms may
+  reach about twice alpha);
 - ``dc_pix`` / ``dc_cnn``: the domain classifier (core/domain_classifier.py: a
   cross-fitted logistic regression telling window rows from reference rows) on the
   "pixels" / "embedding" rows, from a second vision report that uses
@@ -85,7 +90,7 @@ REFERENCE_IMAGES = 1000
 SIZES = (30, 100, 1000)
 FRACTIONS = (0.1, 0.5, 1.0)
 PIXEL_MAX = 16.0
-DETECTORS = ("channel", "pixels", "cnn_emb", "bbsd", "dc_pix", "dc_cnn")
+DETECTORS = ("channel", "pixels", "cnn_emb", "bbsd", "dc_pix", "dc_cnn", "report", "monitor")
 # the second vision report: both embedding rows judged by the domain classifier instead
 DOMAIN_CLASSIFIER = {"pixels": "domain_classifier", "embedding": "domain_classifier"}
 CHANNEL_ROWS = ("channel_0_mean", "brightness", "contrast")
@@ -182,8 +187,10 @@ def holm_rejects_any(p_values: list[float], alpha: float = ALPHA) -> bool:
 
 def detections(reference, current, seed: int) -> dict[str, tuple[bool, bool]]:
     """Per detector: (significant at alpha as the paper counts, the report's drifted verdict)."""
-    vision = {r["name"]: r for r in compare_profiles(reference[0], current[0], seed=seed)["features"]}
-    outputs = {r["name"]: r for r in compare_profiles(reference[1], current[1], seed=seed)["features"]}
+    inputs_report = compare_profiles(reference[0], current[0], seed=seed)
+    outputs_report = compare_profiles(reference[1], current[1], seed=seed)
+    vision = {r["name"]: r for r in inputs_report["features"]}
+    outputs = {r["name"]: r for r in outputs_report["features"]}
     dc = {r["name"]: r for r in compare_profiles(reference[0], current[0], seed=seed,
                                                  thresholds=DOMAIN_CLASSIFIER)["features"]}
     bbsd = [name for name in outputs if name.startswith("probability_")] + ["predicted_class"]
@@ -195,6 +202,9 @@ def detections(reference, current, seed: int) -> dict[str, tuple[bool, bool]]:
         "bbsd": (holm_rejects_any([outputs[n]["p_value"] for n in bbsd]), any(outputs[n]["drifted"] for n in bbsd)),
         "dc_pix": (dc["pixels"]["p_value"] <= ALPHA, bool(dc["pixels"]["drifted"])),
         "dc_cnn": (dc["embedding"]["p_value"] <= ALPHA, bool(dc["embedding"]["drifted"])),
+        "report": (any(r["significant"] for r in inputs_report["features"]), inputs_report["n_drifted"] > 0),
+        "monitor": (any(r["significant"] for r in inputs_report["features"] + outputs_report["features"]),
+                    inputs_report["n_drifted"] + outputs_report["n_drifted"] > 0),
     }
 
 
