@@ -52,7 +52,8 @@ def test_monitoring_job_runs_and_reruns_a_window(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "RUN_SUCCESS" in out.stderr and "OK - " in out.stderr
     first = counts(tmp_path)
-    assert first["ml_drift_history"] == 63 and first["artifacts"] == 7  # profiles, summary, gate, approval
+    # 64 drift rows: concept drift stores two whole-model signals (importance, performance) since issue 12
+    assert first["ml_drift_history"] == 64 and first["artifacts"] == 7  # profiles, summary, gate, approval
     runs = Warehouse(tmp_path / "w.duckdb").read("SELECT run_name, dagster_run_id FROM runs")
     assert runs["run_name"].tolist() == ["monitoring_job"] and runs["dagster_run_id"][0]
     again = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window("2026-01-05"))
