@@ -82,7 +82,7 @@ def test_a_multiprocess_run_succeeds(tmp_path):
                   "-a", "defs", "-j", "monitoring_job_multiprocess", *window("2026-01-08"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Launching subprocess" in out.stderr
-    assert counts(tmp_path)["ml_drift_history"] == 63
+    assert counts(tmp_path)["ml_drift_history"] == 64
 
 
 def tier5_config(tmp_path, name, **overrides):
