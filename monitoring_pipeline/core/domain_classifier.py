@@ -68,6 +68,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from .embedding import numeric_rows
 from .stattests import SignificanceResult
 
 N_FOLDS = 2
@@ -121,16 +122,7 @@ class DomainClassifierResult:
 
 
 def _rows(x, side: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind not in "fiub":
-        raise ValueError(f"{side} rows must be numbers, got values of type {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{side} rows must be a 2-d array [rows, features], got shape {a.shape}")
-    if a.shape[1] == 0:
-        raise ValueError(f"{side} rows have no features (shape {a.shape})")
-    return a.astype(np.float64, copy=False)
+    return numeric_rows(x, f"{side} rows", columns="features").astype(np.float64, copy=False)
 
 
 def _quadratic(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -69,16 +69,17 @@ _STOP_AFTER = 20  # exceedances before the sequential permutation test stops
 _BATCH = 500
 
 
-def _array(x, what: str = "embeddings") -> np.ndarray:
+def numeric_rows(x, what: str = "embeddings", columns: str = "dimensions") -> np.ndarray:
+    """``x`` as a 2-d numeric array (a torch tensor too), or a ValueError naming ``what`` is wrong."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
         x = x.detach().cpu().numpy()
     a = np.asarray(x)
     if a.dtype == object or a.dtype.kind not in "fiub":
         raise ValueError(f"{what} must be numbers, got values of type {a.dtype}")
     if a.ndim != 2:
-        raise ValueError(f"{what} must be a 2-d array [rows, dimensions], got shape {a.shape}")
+        raise ValueError(f"{what} must be a 2-d array [rows, {columns}], got shape {a.shape}")
     if a.shape[1] == 0:
-        raise ValueError(f"{what} have no dimensions (shape {a.shape})")
+        raise ValueError(f"{what} have no {columns} (shape {a.shape})")
     return a
 
 
@@ -207,7 +208,7 @@ class EmbeddingSummary:
                    seed: int = 0, what: str = "embeddings") -> EmbeddingSummary:
         """The summary of rows ``x`` [N, D] in ``reference``'s basis, or, without one, the
         summary of half of them in a basis fitted on the other half (see the module)."""
-        x = _array(x, what)
+        x = numeric_rows(x, what)
         finite = np.isfinite(x).all(axis=1)
         n_finite = int(finite.sum())
         rng = np.random.default_rng(seed)
