@@ -66,9 +66,8 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
-from threadpoolctl import threadpool_limits
 
-from .embedding import numeric_rows
+from .embedding import numeric_rows, one_thread
 from .stattests import SignificanceResult
 
 N_FOLDS = 2
@@ -165,7 +164,7 @@ def domain_classifier_test(ref_rows, cur_rows, *, feature_names: list[str] | Non
     y = np.concatenate([np.zeros(n, dtype=int), np.ones(m, dtype=int)])
     scores = np.empty(n + m)
     fold_p, weights = [], np.zeros(ref.shape[1])
-    with threadpool_limits(1):  # small fits: threads only spin against each other on a busy machine
+    with one_thread():  # small fits: threads only spin against each other on a busy machine
         for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
             a, b = _quadratic(x[train], x[test])
             model = LogisticRegression(C=PENALTY_C, class_weight="balanced", max_iter=1000)

@@ -56,7 +56,7 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import ThreadpoolController
 
-from .stattests import SignificanceResult
+from .stattests import SignificanceResult, sequential_p
 
 MAX_AXES = 16  # principal axes kept from the reference
 N_FOURIER = 32  # random Fourier features of the axes
@@ -65,7 +65,6 @@ _FIT_ROWS = 20_000  # reference rows the basis is fitted on (a deterministic sam
 MIN_SPLIT = 20  # references with fewer finite rows fit their basis on every row
 _CHUNK = 16_384  # rows transformed at a time, to bound memory
 _RELATIVE_EIGEN_FLOOR = 1e-9
-_STOP_AFTER = 20  # exceedances before the sequential permutation test stops
 _BATCH = 500
 
 
@@ -127,7 +126,7 @@ class EmbeddingBasis:
         x = x.astype(np.float64)
         centre = x.mean(axis=0)
         centred = x - centre
-        with _one_thread():
+        with one_thread():
             var, vectors = np.linalg.eigh(centred.T @ centred / max(1, x.shape[0] - 1))
         var, vectors = var[::-1], vectors[:, ::-1]  # largest first
         keep = var > _RELATIVE_EIGEN_FLOOR * max(float(var.max(initial=0.0)), 1e-300)
@@ -302,17 +301,17 @@ class EmbeddingSummary:
 _THREADS: list = []
 
 
-def _one_thread():
-    """Small decompositions run on one BLAS thread: OpenBLAS's threads spin against each
+def one_thread():
+    """Small linear algebra runs on one thread: OpenBLAS's threads spin against each
     other on a busy machine and make a 48 x 48 eigendecomposition 100 times slower."""
     if not _THREADS:
         _THREADS.append(ThreadpoolController())  # finding the libraries takes ~20 ms: once
-    return _THREADS[0].limit(limits=1, user_api="blas")
+    return _THREADS[0].limit(limits=1)
 
 
 def _whitener(cov: np.ndarray) -> np.ndarray:
     """``M`` with ``M^T cov M = I`` on the covariance's numerical range ([P, rank])."""
-    with _one_thread():
+    with one_thread():
         values, vectors = np.linalg.eigh((cov + cov.T) / 2)
     top = float(values.max(initial=0.0))
     keep = values > max(top, 1e-300) * _RELATIVE_EIGEN_FLOOR * cov.shape[0]
@@ -380,21 +379,15 @@ def _permutation(ref: EmbeddingSummary, cur: EmbeddingSummary, rng: np.random.Ge
     scale = (1 / m + 1 / n) ** 2 * n * m / (n + m)
     stat = float(np.square(g[n:].sum(axis=0)).sum() * scale)
     total = n + m
-    done = exceed = 0
-    while done < n_permutations:
-        size = min(_BATCH, n_permutations - done)
+
+    def simulate(size):
         draws = rng.random((size, total))
         # a random m-subset per row: the rows' m smallest draws
         chosen = (draws <= np.partition(draws, m - 1, axis=1)[:, m - 1:m]).astype(np.float64)
-        with _one_thread():
-            sims = np.square(chosen @ g).sum(axis=1) * scale
-        hits = np.flatnonzero(sims >= stat * (1 - 1e-12))
-        if exceed + hits.size >= _STOP_AFTER:
-            return SignificanceResult("permutation_rff", stat,
-                                      float(_STOP_AFTER / (done + hits[_STOP_AFTER - exceed - 1] + 1)))
-        exceed += hits.size
-        done += size
-    return SignificanceResult("permutation_rff", stat, float((1 + exceed) / (1 + n_permutations)))
+        with one_thread():
+            return np.square(chosen @ g).sum(axis=1) * scale
+
+    return SignificanceResult("permutation_rff", stat, sequential_p(stat, simulate, n_permutations, _BATCH))
 
 
 def embedding_test(ref: EmbeddingSummary, cur: EmbeddingSummary, rng: np.random.Generator,

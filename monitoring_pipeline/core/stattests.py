@@ -106,25 +106,34 @@ _STOP_AFTER = 20  # exceedances before a sequential permutation test stops
 _BATCH = 1000
 
 
-def _permutation_p(stat, col, n_c, e_r, e_c, rng, n_permutations) -> float:
-    """Sequential Monte Carlo p-value (Besag and Clifford, 1991).
+def sequential_p(stat: float, simulate, n_permutations: int, batch: int = _BATCH) -> float:
+    """Sequential Monte Carlo p-value (Besag and Clifford, 1991) of ``stat``.
 
-    Relabelings are drawn in batches and stop at the 20th statistic at least as
-    large as the observed one, giving p = 20 / L after L draws; otherwise all
-    ``n_permutations`` are drawn and p = (1 + exceedances) / (1 + n_permutations).
-    Both are valid p-values; stopping early only saves time on unremarkable tables.
+    ``simulate(size)`` returns ``size`` statistics under the null. They are drawn in
+    batches and stop at the 20th at least as large as the observed one, giving p = 20 / L
+    after L draws; otherwise all ``n_permutations`` are drawn and p = (1 + exceedances)
+    / (1 + n_permutations). Both are valid p-values; stopping early only saves time on
+    unremarkable statistics.
     """
     done = exceed = 0
     while done < n_permutations:
-        size = min(_BATCH, n_permutations - done)
-        sim_c = rng.multivariate_hypergeometric(col, n_c, size=size, method="marginals")
-        sims = (np.square(col - sim_c - e_r) / e_r).sum(axis=1) + (np.square(sim_c - e_c) / e_c).sum(axis=1)
-        hits = np.flatnonzero(sims >= stat * (1 - 1e-12))
+        size = min(batch, n_permutations - done)
+        hits = np.flatnonzero(simulate(size) >= stat * (1 - 1e-12))
         if exceed + hits.size >= _STOP_AFTER:
-            return _STOP_AFTER / (done + hits[_STOP_AFTER - exceed - 1] + 1)
+            return float(_STOP_AFTER / (done + hits[_STOP_AFTER - exceed - 1] + 1))
         exceed += hits.size
         done += size
-    return (1 + exceed) / (1 + n_permutations)
+    return float((1 + exceed) / (1 + n_permutations))
+
+
+def _permutation_p(stat, col, n_c, e_r, e_c, rng, n_permutations) -> float:
+    """Pearson's statistic's p-value over random relabelings of the pooled rows (see
+    :func:`sequential_p`)."""
+    def simulate(size):
+        sim_c = rng.multivariate_hypergeometric(col, n_c, size=size, method="marginals")
+        return (np.square(col - sim_c - e_r) / e_r).sum(axis=1) + (np.square(sim_c - e_c) / e_c).sum(axis=1)
+
+    return sequential_p(stat, simulate, n_permutations)
 
 
 def welch_t(ref: Moments, cur: Moments) -> SignificanceResult | None:
