@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 import tempfile
 import threading
@@ -32,40 +31,9 @@ from monitoring_pipeline.lib.notify import notify  # noqa: E402
 from monitoring_pipeline.storage import Warehouse  # noqa: E402
 from monitoring_pipeline.storage.deliveries import delivery_status  # noqa: E402
 from monitoring_pipeline.storage.results import upsert_alerts  # noqa: E402
+from monitoring_pipeline_tests.receivers import SlowLoris  # noqa: E402
 
 EVERY_S = 5.0
-
-
-class Trickle:
-    """Answers every connection with one byte every ``EVERY_S`` seconds, until the client leaves."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn):
-        with conn:
-            conn.settimeout(1.0)
-            try:
-                conn.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\n" + b"a" * 10_000:
-                    conn.sendall(bytes([byte]))
-                    time.sleep(EVERY_S)
-            except OSError:
-                return  # the client hung up: what a deadline does
-
-    def close(self):
-        self.sock.close()
 
 
 class Webhook(ThreadingHTTPServer):
@@ -92,7 +60,8 @@ def _alert(i: int) -> Alert:
 
 
 def measure(deadline_s: float, n_alerts: int) -> dict:
-    trickle, hook = Trickle(), Webhook()
+    # one byte every EVERY_S seconds for as long as the client stays (its byte limit is never reached)
+    trickle, hook = SlowLoris(b"HTTP/1.1 200 OK\r\n", every=EVERY_S, limit=10_000), Webhook()
     env = {"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{trickle.port}/services/T/B/token",
            "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/hook",
            "ALERT_DELIVERY_DEADLINE_S": str(deadline_s)}

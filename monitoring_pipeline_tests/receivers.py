@@ -1,7 +1,9 @@
-"""Real receivers on 127.0.0.1 for the alert tests: an aiosmtpd inbox that checks the
-login, an HTTP server that records what is POSTed, and a free port to put them on."""
+"""Real receivers on 127.0.0.1 for the alert tests (and benchmarks/delivery_deadline.py):
+an aiosmtpd inbox that checks the login, an HTTP server that records what is POSTed, a
+receiver that trickles bytes, and a free port to put them on."""
 
 import json
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,3 +55,52 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SlowLoris:
+    """Accepts, reads what comes, then sends one byte of ``prefix`` (then "a"s) every
+    ``every`` seconds. It records each connection and whether the client closed it. It
+    gives up after ``limit`` bytes by closing the connection itself: a client without a
+    deadline then fails with another reason, so the test fails instead of hanging."""
+
+    def __init__(self, prefix: bytes, every: float = 0.2, limit: int = 150):
+        self.prefix, self.every, self.limit = prefix, every, limit
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections, self.cut_by_client, self.gave_up = 0, 0, 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed by the test
+            with self.changed:
+                self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn):
+        outcome = "gave_up"
+        with conn:
+            for i in range(self.limit):
+                readable, _, _ = select.select([conn], [], [], self.every)
+                try:
+                    if readable and not conn.recv(65536):
+                        outcome = "cut_by_client"
+                        break
+                    conn.sendall(self.prefix[i:i + 1] or b"a")
+                except OSError:
+                    outcome = "cut_by_client"
+                    break
+        with self.changed:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            self.changed.notify_all()
+
+    def wait_all_closed(self) -> None:
+        with self.changed:  # a generous bound only so that a broken server cannot hang the suite
+            self.changed.wait_for(lambda: self.cut_by_client + self.gave_up >= self.connections, timeout=60)
+
+    def close(self):
+        self.sock.close()

@@ -6,8 +6,6 @@ the warehouse or Dagster's event log."""
 import json
 import logging
 import os
-import select
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from monitoring_pipeline.defs.resources import WarehouseResource
 from monitoring_pipeline.lib.notify import notify
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.deliveries import delivery_status
+from monitoring_pipeline_tests.receivers import SlowLoris
 from monitoring_pipeline_tests.defs.conftest import MODEL, bundled_monitor, config_of, file_monitor, traffic_file, \
     write_monitors
 from monitoring_pipeline_tests.lib.test_notify import drift_alert, store
@@ -92,55 +91,6 @@ def test_a_slack_url_without_scheme_fails_alone_and_its_token_is_written_nowhere
     for path in tmp_path.rglob("*"):  # the warehouse file, the metrics file, anything else written
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
-
-
-class SlowLoris:
-    """Accepts, reads what comes, then sends one byte of ``prefix`` (then "a"s) every
-    ``every`` seconds. It records each connection and whether the client closed it. It
-    gives up after ``limit`` bytes by closing the connection itself: a client without a
-    deadline then fails with another reason, so the test fails instead of hanging."""
-
-    def __init__(self, prefix: bytes, every: float = 0.2, limit: int = 150):
-        self.prefix, self.every, self.limit = prefix, every, limit
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections, self.cut_by_client, self.gave_up = 0, 0, 0
-        self.changed = threading.Condition()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed by the test
-            with self.changed:
-                self.connections += 1
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-
-    def _drip(self, conn):
-        outcome = "gave_up"
-        with conn:
-            for i in range(self.limit):
-                readable, _, _ = select.select([conn], [], [], self.every)
-                try:
-                    if readable and not conn.recv(65536):
-                        outcome = "cut_by_client"
-                        break
-                    conn.sendall(self.prefix[i:i + 1] or b"a")
-                except OSError:
-                    outcome = "cut_by_client"
-                    break
-        with self.changed:
-            setattr(self, outcome, getattr(self, outcome) + 1)
-            self.changed.notify_all()
-
-    def wait_all_closed(self) -> None:
-        with self.changed:  # a generous bound only so that a broken server cannot hang the suite
-            self.changed.wait_for(lambda: self.cut_by_client + self.gave_up >= self.connections, timeout=60)
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.mark.parametrize("slow", ["slack", "email"])
