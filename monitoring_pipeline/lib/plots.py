@@ -95,6 +95,8 @@ def drift_plot(pair: FeaturePair, title: str, limit: int = 20) -> str:
     ax.bar(x + 0.2, cur[order], width=0.4, label="current", color="#dd8452")
     ax.set_xticks(x, [labels[i] for i in order], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("share")
+    if pair.kind == "embedding":
+        ax.set_xlabel("position along the direction the mean moved most (bins: reference deciles)", fontsize=7)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     return data_uri(fig)
