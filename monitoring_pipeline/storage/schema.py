@@ -232,6 +232,44 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (7, "raw p-values", [
         "ALTER TABLE ml_drift_history ADD COLUMN p_value_raw DOUBLE",
     ]),
+    # Label-free estimates carry an interval, a reliability flag and their method; a window's
+    # estimated rows are replaced by the realized ones when its labels arrive, and every
+    # estimate is also kept in performance_estimates beside the realized value, once known.
+    # A reference keeps a labeled sample (scores, predictions, labels, inputs) to calibrate on.
+    (8, "performance estimates", [
+        "ALTER TABLE ml_performance_metrics ADD COLUMN ci_low DOUBLE",
+        "ALTER TABLE ml_performance_metrics ADD COLUMN ci_high DOUBLE",
+        "ALTER TABLE ml_performance_metrics ADD COLUMN reliable BOOLEAN",
+        "ALTER TABLE ml_performance_metrics ADD COLUMN method VARCHAR",
+        "ALTER TABLE ml_performance_metrics ADD COLUMN reliability_reason VARCHAR",
+        f"""CREATE TABLE performance_estimates (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            window_start TIMESTAMP,
+            window_end TIMESTAMP,
+            metric_name VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            estimate DOUBLE,
+            ci_low DOUBLE,
+            ci_high DOUBLE,
+            reliable BOOLEAN NOT NULL,
+            reliability_reason VARCHAR,
+            n_rows INTEGER,
+            realized DOUBLE,
+            n_labeled INTEGER,
+            details JSON,
+            {RESULT_KEYS}
+            estimated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            realized_at TIMESTAMP
+        )""",
+        """CREATE VIEW estimate_errors AS
+            SELECT model_name, model_version, metric_name, method, CAST(window_start AS DATE) AS day,
+                   estimate, ci_low, ci_high, realized, reliable, reliability_reason,
+                   estimate - realized AS error,
+                   realized BETWEEN ci_low AND ci_high AS covered
+            FROM performance_estimates WHERE realized IS NOT NULL""",
+        "ALTER TABLE reference_sets ADD COLUMN calibration_id BIGINT",
+    ]),
 ]
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
