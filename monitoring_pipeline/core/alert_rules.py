@@ -107,10 +107,47 @@ def quality_alerts(quality: QualityResult, *, model_name: str, window: str,
     return alerts
 
 
+def _estimated_message(b: dict) -> str:
+    """What an estimated accuracy breach says: the estimate and its interval, or that there is none to trust."""
+    if not b.get("reliable", False):
+        return f"estimate unreliable: {b.get('reason') or 'no reason given'}; accuracy unknown until labels arrive"
+    interval = f" [{b['low']:.3f}, {b['high']:.3f}]" if b.get("low") is not None and b.get("high") is not None else ""
+    return f"estimated accuracy {b['value']:.3f}{interval} below the SLO {b['bound']:g}, labels pending"
+
+
+def estimated_accuracy_breach(estimate: dict, bound: float | None) -> dict | None:
+    """The accuracy SLO breach of a window whose accuracy is only estimated (an
+    ``estimate_performance`` result), or None. An unreliable estimate is a breach whatever its
+    value (it never passes an SLO); a reliable one is when it is below ``bound``."""
+    entry = estimate.get("accuracy")
+    if bound is None or not isinstance(entry, dict):
+        return None
+    reliable = bool(entry.get("reliable", estimate.get("reliable", False))) and bool(estimate.get("reliable", True))
+    value = entry.get("estimate")
+    if reliable and (value is None or value >= bound):
+        return None
+    b = {"slo": "accuracy", "value": value, "bound": bound, "estimated": True, "reliable": reliable,
+         "low": entry.get("low"), "high": entry.get("high"), "method": entry.get("method", estimate.get("method")),
+         "reason": entry.get("reason") or estimate.get("reason") or ""}
+    b["message"] = _estimated_message(b)
+    return b
+
+
 def slo_alerts(breaches: list[dict], *, model_name: str, window: str, model_version: str | None = None) -> list[Alert]:
+    """Alerts of SLO breaches: a realized accuracy breach is critical, an estimated one (labels
+    pending) a warning, and an estimate that cannot be trusted a warning that says so. An
+    estimated breach has an id of its own, so the realized one, once labels arrive, is a new
+    (critical) alert and the estimated one is resolved."""
     alerts = []
     for b in breaches:
-        if b["slo"] == "accuracy":
+        if b["slo"] == "accuracy" and b.get("estimated"):
+            action = ("Wait for labels to confirm; meanwhile check the input drift and recent model changes."
+                      if b.get("reliable", False) else
+                      "Wait for labels, and check the input drift: the window's inputs are outside what the "
+                      "reference covers, so the accuracy cannot be estimated.")
+            alerts.append(_alert(model_name, window, "warning", "PERFORMANCE_DEGRADED", _estimated_message(b), action,
+                                 None, ("estimated_accuracy",), model_version, b))
+        elif b["slo"] == "accuracy":
             alerts.append(_alert(model_name, window, "critical", "PERFORMANCE_DEGRADED", b["message"],
                                  "Investigate drift and recent model changes; retrain or roll back.",
                                  None, (), model_version, b))

@@ -8,6 +8,7 @@ on ``window_gate`` (gate_assets.py), after every finding of the window is stored
 import dagster as dg
 import pandas as pd
 
+from monitoring_pipeline.core.alert_rules import estimated_accuracy_breach
 from monitoring_pipeline.core.service import service_metrics, slo_breaches
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import served_rows
@@ -15,6 +16,39 @@ from monitoring_pipeline.lib.sources import served_rows
 from .partitions import window_of, window_partitions
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def accuracy_slo_result(eval_metrics: dict, bound: float | None) -> dg.AssetCheckResult:
+    """The accuracy SLO verdict of a window. Realized: ERROR below the SLO. Estimated (labels
+    pending): WARN, passing iff the estimate is at or above the SLO; an unreliable estimate
+    never passes. Neither labels nor an estimate: nothing to judge, passes."""
+    estimate = eval_metrics.get("estimate") if eval_metrics["estimated"] else None
+    entry = (estimate or {}).get("accuracy")
+    if isinstance(entry, dict):
+        breach = estimated_accuracy_breach(estimate, bound)
+        value = entry.get("estimate")
+        if breach is not None:
+            message = breach["message"]
+        elif bound is None:
+            message = "no SLO on accuracy"
+        elif value is None:
+            message = "no labels and no estimate: " + (entry.get("reason") or "the accuracy is undefined")
+        else:
+            message = f"estimated accuracy {value:.3f} is within its SLO of {bound:g}, labels pending"
+        reliable = breach["reliable"] if breach is not None else bool(entry.get("reliable", estimate.get("reliable")))
+        return dg.AssetCheckResult(passed=breach is None, severity=WARN, metadata={
+            "estimate": entry.get("estimate"), "low": entry.get("low"), "high": entry.get("high"),
+            "method": entry.get("method", estimate.get("method")), "reliable": reliable, "slo": bound,
+            "estimated": True, "message": message})
+    accuracy = eval_metrics["metrics"].get("accuracy")
+    breaches = slo_breaches({"accuracy": accuracy}, {"accuracy": bound}) if bound is not None else []
+    message = (breaches[0]["message"] if breaches else "no labels and no estimate" if accuracy is None
+               else "within its SLO")
+    if breaches and eval_metrics["estimated"]:
+        message += " (estimated from confidences, labels pending)"
+    return dg.AssetCheckResult(passed=not breaches, severity=WARN if eval_metrics["estimated"] else ERROR,
+                               metadata={"accuracy": accuracy, "slo": bound, "estimated": eval_metrics["estimated"],
+                                         "message": message})
 
 
 def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
@@ -36,14 +70,10 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
 
     @dg.asset_check(asset="eval_metrics", partitions_def=parts)
     def eval_metrics_accuracy_slo(context, eval_metrics: dict) -> dg.AssetCheckResult:
-        """Accuracy at or above its SLO (WARN while it is only estimated, ERROR once measured)."""
+        """Accuracy at or above its SLO (WARN while it is only estimated, and an unreliable estimate
+        fails; ERROR once measured)."""
         monitor = config.monitor(window_of(context).model)
-        bound = monitor.thresholds.slo.get("accuracy")
-        accuracy = eval_metrics["metrics"].get("accuracy")
-        breaches = slo_breaches({"accuracy": accuracy}, {"accuracy": bound}) if bound is not None else []
-        return dg.AssetCheckResult(passed=not breaches, severity=WARN if eval_metrics["estimated"] else ERROR,
-                                   metadata={"accuracy": accuracy, "slo": bound,
-                                             "estimated": eval_metrics["estimated"]})
+        return accuracy_slo_result(eval_metrics, monitor.thresholds.slo.get("accuracy"))
 
     return [
         slo_check("traffic_window_latency_slo", "latency_p95_ms", WARN, "Latency p95 within its SLO."),

@@ -14,6 +14,7 @@ from monitoring_pipeline.core.alert_rules import (
     comparison_alerts,
     concept_alerts,
     drift_alerts,
+    estimated_accuracy_breach,
     quality_alerts,
     slo_alerts,
 )
@@ -33,13 +34,20 @@ from .window_assets import GROUP, Step, versions_served
 
 
 def window_breaches(monitor, served: pd.DataFrame, eval_metrics: dict) -> list[dict]:
-    """SLO breaches of the window: latency and errors always, accuracy once measured or estimated."""
+    """SLO breaches of the window: latency and errors always, accuracy once measured or estimated
+    (an estimated breach carries ``estimated``, its interval, and ``reliable``: an estimate that
+    cannot be trusted is a breach whatever its value)."""
     measured = service_metrics(served["latency_ms"], served["error"])
-    measured["accuracy"] = eval_metrics["metrics"].get("accuracy")
+    estimate = eval_metrics.get("estimate") if eval_metrics["estimated"] else None
+    measured["accuracy"] = None if estimate is not None else eval_metrics["metrics"].get("accuracy")
     breaches = slo_breaches(measured, monitor.thresholds.slo)
     for b in breaches:
-        if b["slo"] == "accuracy" and eval_metrics["estimated"]:
+        if b["slo"] == "accuracy" and eval_metrics["estimated"]:  # an estimate without interval nor flag
+            b.update(estimated=True, reliable=True)
             b["message"] += " (estimated from confidences, labels pending)"
+    if estimate is not None:
+        breach = estimated_accuracy_breach(estimate, monitor.thresholds.slo.get("accuracy"))
+        breaches += [breach] if breach is not None else []
     return breaches
 
 
