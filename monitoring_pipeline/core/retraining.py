@@ -5,6 +5,10 @@
 3. High drift (warn or worse) persisting longer than ``persist_hours``: schedule a retraining.
 4. Performance degradation: realized accuracy below the model's own baseline accuracy
    by more than ``max_accuracy_drop``: schedule a retraining.
+5. Estimated performance degradation: before labels arrive, a reliable label-free estimate
+   that is more than ``max_accuracy_drop`` below the baseline, with the whole interval below
+   it, for ``estimate_windows`` windows in a row: schedule a retraining. An unreliable
+   estimate never counts (and breaks the streak); a realized accuracy takes precedence.
 
 An incident is identified by its trigger and the window it started in, so a drift that
 lasts a week is one incident, not seven (dedupe by run key). A model retrained less
@@ -27,6 +31,7 @@ class RetrainingPolicy:
     cooldown_hours: float = 24.0
     persist_hours: float = 24.0
     max_accuracy_drop: float = 0.05
+    estimate_windows: int = 3  # consecutive windows of a reliable estimated drop to act on; 0: never
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class Observation:
     concept: str = "ok"
     accuracy: float | None = None  # realized, None until labels are in
     baseline_accuracy: float | None = None  # the serving model's accuracy on its own holdout
+    estimated_accuracy: float | None = None  # label-free estimate, while labels are pending
+    estimate_low: float | None = None  # its interval
+    estimate_high: float | None = None
+    estimate_reliable: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,17 @@ def _streak(observations: Sequence[Observation], field: str, levels: tuple[str, 
     return run[::-1]
 
 
+def _estimated_drop(obs: Observation, policy: RetrainingPolicy) -> bool:
+    """Whether a window without labels has a reliable estimate clearly below the baseline:
+    more than ``max_accuracy_drop`` below it, and the interval's upper end below it too."""
+    if obs.accuracy is not None or not obs.estimate_reliable or obs.baseline_accuracy is None:
+        return False
+    if obs.estimated_accuracy is None or obs.estimate_high is None:
+        return False
+    return (obs.baseline_accuracy - obs.estimated_accuracy > policy.max_accuracy_drop
+            and obs.estimate_high < obs.baseline_accuracy)
+
+
 def _incidents(observations: Sequence[Observation], policy: RetrainingPolicy):
     """Every (trigger, priority, reason, first window of the incident) that applies to
     the latest window, the most urgent first."""
@@ -102,6 +122,20 @@ def _incidents(observations: Sequence[Observation], policy: RetrainingPolicy):
             yield ("performance_degradation", "scheduled",
                    f"accuracy {latest.accuracy:.3f} is {drop:.3f} below the model's {latest.baseline_accuracy:.3f} "
                    f"(more than {policy.max_accuracy_drop:g}) in window {latest.window}", start.window)
+    if policy.estimate_windows > 0:
+        streak: list[Observation] = []
+        for obs in reversed(observations):
+            if not _estimated_drop(obs, policy):
+                break
+            streak.append(obs)
+        if len(streak) >= policy.estimate_windows:
+            start, base = streak[-1], latest.baseline_accuracy
+            low = f"{latest.estimate_low:.3f}" if latest.estimate_low is not None else ".."
+            yield ("estimated_performance_degradation", "scheduled",
+                   f"estimated accuracy {latest.estimated_accuracy:.3f} [{low}, {latest.estimate_high:.3f}] is "
+                   f"{base - latest.estimated_accuracy:.3f} below the model's {base:.3f} (more than "
+                   f"{policy.max_accuracy_drop:g}) for {len(streak)} windows since {start.window}, labels pending",
+                   start.window)
 
 
 def decide_retraining(

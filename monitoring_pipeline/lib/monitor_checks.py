@@ -26,7 +26,7 @@ REFERENCE_BASES = ("validation", "training", "first_window")
 # How a text monitor embeds its documents: core's own text profile (hashed), or all-MiniLM-L6-v2
 # sentence embeddings (monitoring_pipeline.models.text_embedder, the 'embeddings' extra).
 EMBEDDERS = ("hashed", "minilm")
-RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop")
+RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop", "estimate_windows")
 DRIFT_FIELDS = ("method", "threshold", "alert")  # core.drift's per-key spec; threshold is the warn level
 COLUMN_TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE", "TIMESTAMP")  # CSV columns
 # A model's name becomes a folder (data/models/<name>/, data/reports/<name>/) and part of partition keys.
@@ -251,6 +251,7 @@ def _check_retraining(m: Monitor) -> None:
     for key in ("cooldown_hours", "persist_hours"):
         check_number(name, f"retraining.{key}", m.retraining.get(key, 24), 0)
     check_number(name, "retraining.max_accuracy_drop", m.retraining.get("max_accuracy_drop", 0.05), 0, 1)
+    check_number(name, "retraining.estimate_windows", m.retraining.get("estimate_windows", 3), 0, integer=True)
 
 
 def _check_model(m: Monitor) -> None:

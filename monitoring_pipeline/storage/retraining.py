@@ -41,7 +41,9 @@ def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None
                  version: str | None = None) -> list[Observation]:
     """One observation per monitored day of ``model_name`` (of its ``version`` only, when
     given: a new champion starts with a clean slate): the worst drifted feature's
-    severity for input and concept drift, and the realized accuracy once labels are in."""
+    severity for input and concept drift, the realized accuracy once labels are in, and
+    before that the label-free estimate (its interval and whether it is reliable; an estimate
+    stored without the flag counts as unreliable)."""
     drift = wh.read(
         """SELECT current_period AS day, drift_type,
                   max(CASE WHEN NOT drift_detected THEN 0 WHEN severity = 'alert' THEN 2
@@ -55,11 +57,23 @@ def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None
            WHERE model_name = ? AND metric_name = 'accuracy' AND NOT estimated AND data_split = 'production'
              AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
            GROUP BY ALL""", [model_name, version, version])
-    days = sorted(set(drift["day"]) | set(accuracy["day"]))
+    estimated = wh.read(
+        """SELECT CAST(window_start AS DATE)::VARCHAR AS day, avg(metric_value) AS estimate, min(ci_low) AS low,
+                  max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
+           FROM ml_performance_metrics
+           WHERE model_name = ? AND metric_name = 'accuracy' AND estimated AND data_split = 'production'
+             AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
+           GROUP BY ALL""", [model_name, version, version])
+    days = sorted(set(drift["day"]) | set(accuracy["day"]) | set(estimated["day"]))
     levels = {(r.day, r.drift_type): int(r.level) for r in drift.itertuples()}
     realized = {r.day: float(r.accuracy) for r in accuracy.itertuples()}
+    guesses = {r.day: r for r in estimated.itertuples() if r.day not in realized}  # labels take precedence
+    number = lambda v: None if v is None or v != v else float(v)  # noqa: E731  (NULL arrives as NaN)
     return [Observation(window=d, at=datetime.fromisoformat(d) + timedelta(days=1),
                         drift=_LEVEL[levels.get((d, "data"), 0)], concept=_LEVEL[levels.get((d, "concept"), 0)],
                         accuracy=realized.get(d),
-                        baseline_accuracy=baseline_accuracy if d in realized else None)
+                        baseline_accuracy=baseline_accuracy if d in realized or d in guesses else None,
+                        **({"estimated_accuracy": number(guesses[d].estimate), "estimate_low": number(guesses[d].low),
+                            "estimate_high": number(guesses[d].high), "estimate_reliable": bool(guesses[d].reliable)}
+                           if d in guesses else {}))
             for d in days]

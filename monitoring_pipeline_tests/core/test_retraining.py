@@ -110,3 +110,51 @@ def test_disabled_retraining_is_a_recorded_skip():
 def test_observations_are_read_in_time_order(order):
     obs = [day(0), day(1), day(2, drift="alert")]
     assert decide_retraining("m", [obs[i] for i in order], [], obs[-1].at).launch
+
+
+def guess(i, estimate=0.70, high=0.78, reliable=True, baseline=0.90, **kw) -> Observation:
+    """A window whose labels are pending, with a label-free estimate of its accuracy."""
+    return day(i, estimated_accuracy=estimate, estimate_low=estimate - 0.06, estimate_high=high,
+               estimate_reliable=reliable, baseline_accuracy=baseline, **kw)
+
+
+def test_a_reliable_estimated_drop_that_persists_schedules_a_retraining():
+    two = decide([day(0), guess(1), guess(2)])
+    assert not two.launch and two.trigger is None  # two windows: not yet
+    d = decide([day(0), guess(1), guess(2), guess(3, estimate=0.71)])
+    assert d.launch and (d.trigger, d.priority) == ("estimated_performance_degradation", "scheduled")
+    assert d.run_key == "retrain|m|estimated_performance_degradation|2026-03-02"
+    assert d.reason.startswith("estimated accuracy 0.710 [0.650, 0.780] is 0.190 below the model's 0.900")
+    assert "for 3 windows since 2026-03-02, labels pending" in d.reason
+    history = [PastDecision(d.run_key, "launched", T0 + timedelta(days=4))]
+    again = decide([day(0), guess(1), guess(2), guess(3), guess(4)], history, cooldown_hours=0)
+    assert not again.launch and again.run_key == d.run_key  # one incident, however long it lasts
+    assert decide([guess(1), guess(2)], estimate_windows=2).launch
+    assert not decide([guess(1), guess(2), guess(3), guess(4)], estimate_windows=0).launch  # 0: never
+
+
+def test_an_unreliable_estimate_never_counts_and_breaks_the_streak():
+    assert decide([guess(i, estimate=0.3, high=0.4, reliable=False) for i in range(5)]).trigger is None
+    broken = decide([guess(0), guess(1), guess(2, reliable=False), guess(3), guess(4)])
+    assert broken.trigger is None
+    assert decide([guess(0), guess(1), guess(2, reliable=False), guess(3), guess(4), guess(5)]).run_key.endswith(
+        "|2026-03-04")
+
+
+def test_an_estimate_must_be_clearly_below_the_baseline():
+    wide = decide([guess(i, high=0.92) for i in range(4)])  # the interval reaches the baseline
+    assert wide.trigger is None
+    small = decide([guess(i, estimate=0.86, high=0.88) for i in range(4)])  # 0.04: within max_accuracy_drop
+    assert small.trigger is None
+    assert decide([guess(i, estimate=0.86, high=0.88) for i in range(4)], max_accuracy_drop=0.03).launch
+    no_baseline = decide([guess(i, baseline=None) for i in range(4)])
+    assert no_baseline.trigger is None
+
+
+def test_a_realized_accuracy_takes_precedence_over_estimates():
+    recovered = decide([guess(0), guess(1), guess(2), day(3, accuracy=0.89, baseline_accuracy=0.90)])
+    assert recovered.trigger is None  # the labels say the model is fine
+    measured = decide([guess(0), guess(1), guess(2), day(3, accuracy=0.70, baseline_accuracy=0.90)])
+    assert measured.trigger == "performance_degradation"
+    both = guess(3, accuracy=0.89)  # labels in: the estimate of the window no longer counts
+    assert decide([guess(0), guess(1), guess(2), both]).trigger is None

@@ -47,12 +47,22 @@ def test_defaults_fill_what_an_entry_leaves_out():
     ({"thresholds": {"slo": {"accuracy": -1}}}, "thresholds.slo.accuracy"),
     ({"alerts": {"routes": ["pager"]}}, "alerts.routes"),
     ({"retraining": {"cooldown_hours": "soon"}}, "retraining.cooldown_hours"),
+    ({"retraining": {"estimate_windows": -1}}, "retraining.estimate_windows"),
+    ({"retraining": {"estimate_windows": 1.5}}, "retraining.estimate_windows"),
+    ({"retraining": {"estimate_windows": True}}, "retraining.estimate_windows"),
     ({"speed": 3}, "speed"),
     ({"scheduled": "no"}, "scheduled"),
 ])
 def test_an_invalid_entry_names_the_model_and_the_field(overrides, field):
     with pytest.raises(MonitorConfigError, match=f"monitor 'm': field '{field}'"):
         parse(**overrides)
+
+
+def test_the_retraining_policy_takes_estimate_windows():
+    from monitoring_pipeline.lib.monitors import retraining_policy
+
+    assert retraining_policy(parse().monitors[0]).estimate_windows == 3
+    assert retraining_policy(parse(retraining={"estimate_windows": 0}).monitors[0]).estimate_windows == 0
 
 
 def test_file_level_problems_are_named():

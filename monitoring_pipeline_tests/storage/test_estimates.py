@@ -209,3 +209,31 @@ def test_concurrent_writers_in_two_processes_lose_no_row(tmp_path):
         assert len(history) == 12 and history["estimate"].tolist() == pytest.approx([0.5 + i / 100 for i in range(12)])
         assert history["realized"].notna().tolist() == [i % 2 == 0 for i in range(12)]
     assert wh.read("SELECT count(*) AS n FROM performance_estimates")["n"][0] == 2 * 12 * 3
+
+
+def test_retraining_observations_carry_the_estimate_until_labels_arrive(wh):
+    from monitoring_pipeline.core.retraining import decide_retraining
+    from monitoring_pipeline.storage.retraining import observations
+
+    days = [DAY + timedelta(days=i) for i in range(4)]
+    for i, d in enumerate(days):
+        record(wh, estimate=estimate(accuracy=0.71, low=0.64, high=0.78, reliable=i != 0,
+                                     reason="" if i else "inputs outside the reference"), day=d)
+    replace_metrics(wh, {"accuracy": 0.5}, estimated=True, data_split="production",  # no reliability flag stored
+                    **keys(day=DAY + timedelta(days=4)))
+    obs = observations(wh, "m", baseline_accuracy=0.9, version="v1")
+    assert [(o.window, o.accuracy, o.estimated_accuracy, o.estimate_high, o.estimate_reliable) for o in obs] == [
+        ("2026-03-02", None, pytest.approx(0.71), pytest.approx(0.78), False),
+        ("2026-03-03", None, pytest.approx(0.71), pytest.approx(0.78), True),
+        ("2026-03-04", None, pytest.approx(0.71), pytest.approx(0.78), True),
+        ("2026-03-05", None, pytest.approx(0.71), pytest.approx(0.78), True),
+        ("2026-03-06", None, pytest.approx(0.5), None, False)]
+    assert obs[1].estimate_low == pytest.approx(0.64) and obs[1].baseline_accuracy == 0.9
+    decision = decide_retraining("m", obs[:4], [], obs[3].at)
+    assert decision.launch and decision.trigger == "estimated_performance_degradation"
+    assert decision.run_key.endswith("|2026-03-03")  # the unreliable first window does not count
+    assert decide_retraining("m", obs, [], obs[-1].at).trigger is None  # an unflagged estimate breaks it
+    record(wh, realized={"accuracy": 0.88}, n_labeled=200, day=days[3])  # labels arrive for 03-05
+    labeled = observations(wh, "m", baseline_accuracy=0.9, version="v1")[3]
+    assert (labeled.accuracy, labeled.estimated_accuracy, labeled.estimate_reliable) == (pytest.approx(0.88), None,
+                                                                                          False)
