@@ -4,7 +4,9 @@ textfile collector (``data/metrics/monitoring.prom`` unless $MONITORING_METRICS 
 ``write_metrics`` reads the warehouse after a monitoring run and rewrites the whole file
 from a fresh registry, so it holds only models the warehouse knows and only values it has:
 a missing or NaN value is left out, never reported as 0. Realized production metrics come
-from the latest window that has them (by ``window_start``, then ``measured_at``).
+from the latest window that has them (by ``window_start``, then ``measured_at``). The
+estimated accuracy (with its interval and reliability flag) is written only while its window
+is newer than the latest realized one: once labels arrive, the realized value is the answer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -29,7 +32,8 @@ _MODELS = """SELECT DISTINCT model_name FROM (
         UNION ALL SELECT model_name FROM ml_drift_history UNION ALL SELECT model_name FROM ml_monitoring_alerts)
     WHERE model_name IS NOT NULL ORDER BY model_name"""
 
-_LATEST_METRICS = """SELECT model_name, model_version, metric_name, estimated, metric_value
+_LATEST_METRICS = """SELECT model_name, model_version, metric_name, estimated, metric_value, window_start,
+           ci_low, ci_high, reliable
     FROM ml_performance_metrics
     WHERE data_split = 'production' AND list_contains(?, metric_name)
     QUALIFY row_number() OVER (PARTITION BY model_name, metric_name, estimated
@@ -74,7 +78,12 @@ def _registry(wh: Warehouse) -> CollectorRegistry:
         return Gauge(f"ml_monitoring_{name}", doc, ["model", *labels], registry=registry)
 
     accuracy = gauge("accuracy", "Latest realized production accuracy (labels in).", "version")
-    estimated = gauge("estimated_accuracy", "Latest estimated production accuracy (before labels).", "version")
+    estimated = gauge("estimated_accuracy", "Estimated production accuracy of a window newer than the latest "
+                                            "realized one (labels pending).", "version")
+    estimated_low = gauge("estimated_accuracy_low", "Lower end of the estimated accuracy's 95% interval.", "version")
+    estimated_high = gauge("estimated_accuracy_high", "Upper end of the estimated accuracy's 95% interval.", "version")
+    reliable = gauge("estimate_reliable", "1 if the estimated accuracy can be trusted (the window's inputs are "
+                                          "within the reference's support), else 0.", "version")
     latency = gauge("latency_ms", "Latest production latency quantile, milliseconds.", "quantile")
     error_rate = gauge("error_rate", "Latest production share of failed requests.")
     drift_max = gauge("drift_max", "Largest feature effect size in the latest drift window.", "drift_type")
@@ -83,10 +92,21 @@ def _registry(wh: Warehouse) -> CollectorRegistry:
                         "severity")
     last_success = gauge("last_success_timestamp_seconds", "Start of the latest run that stored results.")
 
-    for r in wh.read(_LATEST_METRICS, [_METRIC_NAMES]).itertuples():
+    latest = wh.read(_LATEST_METRICS, [_METRIC_NAMES])
+    realized_at = {r.model_name: r.window_start for r in latest.itertuples()
+                   if r.metric_name == "accuracy" and not r.estimated}
+    for r in latest.itertuples():
         version = r.model_version if _known(r.model_version) else ""
-        if r.metric_name == "accuracy":
-            _set(estimated if r.estimated else accuracy, r.metric_value, model=r.model_name, version=version)
+        if r.metric_name == "accuracy" and not r.estimated:
+            _set(accuracy, r.metric_value, model=r.model_name, version=version)
+        elif r.metric_name == "accuracy":
+            labeled = realized_at.get(r.model_name)
+            if r.model_name in realized_at and (pd.isna(r.window_start) or pd.isna(labeled)
+                                                or r.window_start <= labeled):
+                continue  # labels arrived for this window or a later one: the realized value is the answer
+            for g, value in ((estimated, r.metric_value), (estimated_low, r.ci_low), (estimated_high, r.ci_high),
+                             (reliable, None if pd.isna(r.reliable) else float(bool(r.reliable)))):
+                _set(g, value, model=r.model_name, version=version)
         elif r.estimated:
             continue  # only accuracy is estimated before labels; the service metrics are measured
         elif r.metric_name == "error_rate":

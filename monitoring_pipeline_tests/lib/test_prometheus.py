@@ -6,12 +6,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_pipeline.lib.prometheus import write_metrics
+from monitoring_pipeline.storage.estimates import record_window_performance
 from monitoring_pipeline.lib.settings import metrics_path
 from monitoring_pipeline.storage import Warehouse
 
 NAN = float("nan")
-FAMILIES = {"accuracy", "estimated_accuracy", "latency_ms", "error_rate", "drift_max", "drift_share",
-            "open_alerts", "last_success_timestamp_seconds"}
+FAMILIES = {"accuracy", "estimated_accuracy", "estimated_accuracy_low", "estimated_accuracy_high",
+            "estimate_reliable", "latency_ms", "error_rate", "drift_max", "drift_share", "open_alerts",
+            "last_success_timestamp_seconds"}
 
 
 @pytest.fixture
@@ -98,6 +100,30 @@ def test_the_file_holds_the_latest_values_per_model(wh, tmp_path):
         ("open_alerts", (("model", "n"), ("severity", "info"))): 0,
         ("last_success_timestamp_seconds", (("model", "m"),)): day(2, 6).timestamp(),
         ("last_success_timestamp_seconds", (("model", "n"),)): day(1, 6).timestamp()})
+
+
+def test_the_estimate_is_shown_until_labels_arrive_for_its_window(wh, tmp_path):
+    def window(d: int, realized=None, estimate=None):
+        record_window_performance(wh, realized=realized, estimate=estimate, model_name="m", model_version="v2",
+                                  window_start=day(d), window_end=day(d + 1), n_rows=300,
+                                  n_labeled=0 if realized is None else 250, asset_key="eval_metrics",
+                                  partition_key=f"2026-03-{d:02d}|m", run_id=None)
+
+    def accuracy_samples():
+        got = samples(write_metrics(wh, tmp_path / "monitoring.prom"))
+        return {name: value for (name, labels), value in got.items() if "accuracy" in name or "estimate" in name}
+
+    entry = {"estimate": 0.71, "low": 0.64, "high": 0.78, "method": "pape", "reliable": False,
+             "reason": "inputs outside the reference"}
+    window(1, realized={"accuracy": 0.93})
+    window(2, estimate={"accuracy": entry, "reliable": False, "method": "pape"})
+    assert accuracy_samples() == pytest.approx({"accuracy": 0.93, "estimated_accuracy": 0.71,
+                                                "estimated_accuracy_low": 0.64, "estimated_accuracy_high": 0.78,
+                                                "estimate_reliable": 0.0})
+    window(2, realized={"accuracy": 0.52})  # labels arrive for the estimated window
+    assert accuracy_samples() == pytest.approx({"accuracy": 0.52})
+    window(1, estimate={"accuracy": {**entry, "reliable": True}, "reliable": True, "method": "pape"})
+    assert accuracy_samples() == pytest.approx({"accuracy": 0.52})  # an estimate older than the labels: left out
 
 
 def test_an_empty_warehouse_writes_a_valid_file_without_samples(wh, tmp_path):
