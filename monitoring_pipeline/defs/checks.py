@@ -42,8 +42,13 @@ def accuracy_slo_result(eval_metrics: dict, bound: float | None) -> dg.AssetChec
             "estimated": True, "message": message})
     accuracy = eval_metrics["metrics"].get("accuracy")
     breaches = slo_breaches({"accuracy": accuracy}, {"accuracy": bound}) if bound is not None else []
-    message = (breaches[0]["message"] if breaches else "no labels and no estimate" if accuracy is None
-               else "within its SLO")
+    if breaches:
+        message = breaches[0]["message"]
+    elif accuracy is None:  # a regression model's metrics have no accuracy
+        message = ("no labels and no estimate" if not eval_metrics["metrics"] and not eval_metrics.get("estimate")
+                   else "no accuracy in this window's metrics")
+    else:
+        message = "within its SLO"
     if breaches and eval_metrics["estimated"]:
         message += " (estimated from confidences, labels pending)"
     return dg.AssetCheckResult(passed=not breaches, severity=WARN if eval_metrics["estimated"] else ERROR,

@@ -68,6 +68,8 @@ def test_without_labels_or_estimate_there_is_nothing_to_judge():
     result = accuracy_slo_result(none, 0.9)
     assert result.passed and result.metadata["message"].value == "no labels and no estimate"
     assert window_breaches(MONITOR, SERVED, none) == []
+    regression = {"metrics": {"mae": 1.2}, "estimated": False, "n_labeled": 50, "reference": {}}
+    assert accuracy_slo_result(regression, 0.9).metadata["message"].value == "no accuracy in this window's metrics"
 
 
 @pytest.mark.parametrize("value", [0.85, 0.95])
