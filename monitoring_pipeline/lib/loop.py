@@ -13,7 +13,8 @@
 
 Each trained version stores its reference profile (its training data and its outputs
 on it), so the windows after a promotion are judged against what the new champion
-learned from.
+learned from, and a calibration sample of its outputs on its holdout (never on its
+training rows) for label-free performance estimates.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from monitoring_pipeline.storage.results import replace_comparison
 from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
 
+from .estimation_inputs import model_sample
 from .model_views import has_views, model_profiles
 from .monitors import Monitor
 from .paths import child
@@ -68,7 +70,8 @@ def _next_version(wh: Warehouse, model_name: str) -> str:
 def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout: pd.DataFrame, *, stage: str,
                   reason: str, window: str, root: Path | None = None) -> tuple[str, TrainedModel]:
     """Train on ``frame``, evaluate on ``holdout``, checkpoint, register and store the
-    version's reference profile."""
+    version's reference: the profiles of ``frame``, the metrics and calibration sample of
+    ``holdout``."""
     spec = _spec(monitor)
     features = feature_names(monitor, reference_frame(monitor))
     X, y = model_inputs(monitor, frame, features), labels_of(frame["label"])
@@ -84,7 +87,8 @@ def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout:
     registry.register_model(wh, monitor.name, version, stage, framework=card.get("framework", spec.kind),
                             path=str(directory), metrics=metrics, reason=reason,
                             weights_sha256=read_card(directory)["weights_sha256"])
-    ref = Reference(*_version_profiles(monitor, model, frame, features), metrics, version)
+    ref = Reference(*_version_profiles(monitor, model, frame, features), metrics, version,
+                    model_sample(monitor, model, holdout, features, source="holdout"))
     store_reference(wh, replace(monitor, champion=version), ref, None)
     return version, model
 
@@ -262,7 +266,8 @@ def adopt_reference(wh: Warehouse, monitor: Monitor, version: str, model: Traine
         X = model_inputs(monitor, holdout, features)
         metrics = {k: v for k, v in evaluate(model, X, labels_of(holdout["label"])).items()
                    if isinstance(v, (int, float)) and v is not None}
-        ref = Reference(*_version_profiles(monitor, model, holdout, features), metrics, version)
+        ref = Reference(*_version_profiles(monitor, model, holdout, features), metrics, version,
+                        model_sample(monitor, model, holdout, features, source="validation"))
         store_reference(wh, replace(monitor, champion=version), ref, None)
         reason = f"the {len(holdout)} labeled requests of {window} it was validated on"
         span = day_span(holdout["ts"])

@@ -1,8 +1,10 @@
 """Reference profiles: built once per model version, stored, and read back for every window.
 
 The reference is the monitor's training data (its inputs profile) and the champion's
-outputs on it (its outputs profile), with the champion's reference metrics. Windows
-are judged against the stored profiles; the reference data is never re-read for that.
+outputs on it (its outputs profile), with the champion's reference metrics and a
+labeled calibration sample of its outputs on data it did not train on (see
+:mod:`.estimation_inputs`). Windows are judged against the stored profiles; the
+reference data is never re-read for that.
 
 A version promoted by a retraining may be judged against something else: its baseline
 (``set_baseline``, the monitor's ``reference_on_promotion``) is the labeled traffic it
@@ -13,7 +15,7 @@ is kept in ``artifacts`` as ``reference_baseline``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -25,35 +27,25 @@ from monitoring_pipeline.storage.references import load_reference_set, store_ref
 from monitoring_pipeline.storage.runs import save_artifact
 from monitoring_pipeline.storage.traffic import read_log_window
 
+from .estimation_inputs import reference_sample, window_sample
 from .model_views import has_views, load_version, model_profiles
 from .monitors import REFERENCE_BASES, Monitor
-from .sources import feature_names, labels_of, outputs_of, profile_inputs_of, reference_frame, reference_outputs
+from .sources import (feature_names, labels_of, outputs_of, profile_inputs_of, reference_frame, reference_outputs,
+                      typed_features)
 
 BASELINE = "reference_baseline"  # what a promoted version's reference is (Phase 5 baseline management)
 
 
 @dataclass(frozen=True)
 class Reference:
+    """A version's reference. ``calibration`` (its labeled sample of arrays, None when it has
+    none) takes no part in comparing two references: their profiles and metrics do."""
+
     inputs: DatasetProfile
     outputs: DatasetProfile | None
     metrics: dict
     version: str | None
-
-
-def typed_features(monitor: Monitor, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The feature columns, with declared kinds enforced (categorical as labels, numeric as
-    numbers, datetime as times: text that does not parse is missing)."""
-    out = frame[features].copy()
-    for name, kind in (monitor.features or {}).items():
-        if kind == "categorical":
-            out[name] = out[name].astype(object).where(out[name].notna(), None).map(
-                lambda v: v if v is None else str(v))
-        elif kind == "datetime":
-            if not pd.api.types.is_datetime64_any_dtype(out[name].dtype):
-                out[name] = pd.to_datetime(out[name], errors="coerce", utc=True, format="mixed")
-        else:
-            out[name] = pd.to_numeric(out[name], errors="coerce")
-    return out
+    calibration: dict | None = field(default=None, compare=False)
 
 
 def profile_inputs(monitor: Monitor, frame: pd.DataFrame, features: list[str], reference=None) -> DatasetProfile:
@@ -70,11 +62,12 @@ def build_reference(monitor: Monitor) -> Reference:
     inputs = profile_inputs(monitor, frame, features)
     outputs, metrics = None, {}
     produced = reference_outputs(monitor, frame)
-    if produced is not None:
-        outputs = compute_dataset_profile({k: v for k, v in produced.items() if k != "labels"}, "outputs")
+    if produced is not None:  # the outputs profile holds predictions and confidences only
+        outputs = compute_dataset_profile({k: produced[k] for k in ("predictions", "confidences", "task")
+                                           if k in produced}, "outputs")
         if monitor.task == "classification":
             metrics = evaluate_predictions(labels_of(produced["labels"]), labels_of(produced["predictions"]))
-    return Reference(inputs, outputs, metrics, monitor.champion)
+    return Reference(inputs, outputs, metrics, monitor.champion, reference_sample(monitor, frame, features, produced))
 
 
 def store_reference(wh: Warehouse, monitor: Monitor, ref: Reference, run_id: int | None, *,
@@ -83,16 +76,16 @@ def store_reference(wh: Warehouse, monitor: Monitor, ref: Reference, run_id: int
     the version's earlier one; with ``replace=False`` a complete stored one is kept instead.
     Returns whether ``ref`` was stored."""
     return store_reference_set(wh, monitor.name, ref.version, inputs=ref.inputs, outputs=ref.outputs,
-                               metrics=ref.metrics, run_id=run_id, replace=replace)
+                               metrics=ref.metrics, run_id=run_id, replace=replace, calibration=ref.calibration)
 
 
-def load_reference(wh: Warehouse, monitor: Monitor) -> Reference | None:
+def load_reference(wh: Warehouse, monitor: Monitor, *, calibration: bool = True) -> Reference | None:
     """The complete stored reference of the monitor's version; None if it has none (a store
-    that did not finish counts as none)."""
-    found = load_reference_set(wh, monitor.name, monitor.champion)
+    that did not finish counts as none). ``calibration=False`` leaves its sample unread."""
+    found = load_reference_set(wh, monitor.name, monitor.champion, calibration=calibration)
     if found is None:
         return None
-    return Reference(found.inputs, found.outputs, found.metrics, monitor.champion)
+    return Reference(found.inputs, found.outputs, found.metrics, monitor.champion, found.calibration)
 
 
 def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, window: str | None = None,
@@ -163,14 +156,14 @@ def window_profiles(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, featu
 
 def window_reference(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, features: list[str]) -> Reference:
     """A reference made of a served window: its inputs, the version's outputs on them and,
-    for the labels already known, its metrics."""
+    for the labels already known, its metrics and calibration sample."""
     own = served[served["model_version"].astype(str) == str(monitor.champion)]
     inputs, outputs = window_profiles(wh, monitor, served, features)
     labeled = own[own["label"].notna()]
     metrics = {}
     if monitor.task == "classification" and len(labeled):
         metrics = evaluate_predictions(labels_of(labeled["label"]), labels_of(labeled["prediction"]))
-    return Reference(inputs, outputs, metrics, monitor.champion)
+    return Reference(inputs, outputs, metrics, monitor.champion, window_sample(wh, monitor, served, features))
 
 
 def ensure_reference(wh: Warehouse, monitor: Monitor, run_id: int | None = None, *, window: str | None = None,

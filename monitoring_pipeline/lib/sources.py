@@ -186,6 +186,22 @@ def version_rows(frame: pd.DataFrame, version: str | None) -> pd.DataFrame:
     return frame[frame["model_version"].astype(str) == version].reset_index(drop=True)
 
 
+def typed_features(monitor: Monitor, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature columns, with declared kinds enforced (categorical as labels, numeric as
+    numbers, datetime as times: text that does not parse is missing)."""
+    out = frame[features].copy()
+    for name, kind in (monitor.features or {}).items():
+        if kind == "categorical":
+            out[name] = out[name].astype(object).where(out[name].notna(), None).map(
+                lambda v: v if v is None else str(v))
+        elif kind == "datetime":
+            if not pd.api.types.is_datetime64_any_dtype(out[name].dtype):
+                out[name] = pd.to_datetime(out[name], errors="coerce", utc=True, format="mixed")
+        else:
+            out[name] = pd.to_numeric(out[name], errors="coerce")
+    return out
+
+
 def model_inputs_of(monitor: Monitor, frame: pd.DataFrame, features: list[str]):
     """The data to profile: a feature frame, a list of texts, or an [N, C, H, W] array."""
     if monitor.modality == "text":
@@ -236,8 +252,10 @@ def reference_outputs(monitor: Monitor, reference: pd.DataFrame) -> dict | None:
     """The champion's outputs on the reference, out of fold for bundled models.
 
     A bundled champion is refitted in 5 folds so that every reference row gets a
-    prediction from a model that did not train on it; a file reference must carry
-    its own prediction column. None when neither is available.
+    prediction from a model that did not train on it; its out-of-fold class
+    probabilities are kept too (``probabilities`` [n, k] in the order of ``classes``),
+    the labeled sample a performance estimate is calibrated on. A file reference must
+    carry its own prediction column. None when neither is available.
     """
     if monitor.reference.source == "bundled" and monitor.champion:
         dataset = bundled(monitor.reference.dataset)
@@ -246,7 +264,7 @@ def reference_outputs(monitor: Monitor, reference: pd.DataFrame) -> dict | None:
                                   cv=5, method="predict_proba")
         classes = np.unique(reference["label"].to_numpy())
         return {"predictions": labels_of(classes[proba.argmax(axis=1)]), "confidences": proba.max(axis=1),
-                "labels": reference["label"].to_numpy()}
+                "labels": reference["label"].to_numpy(), "probabilities": proba, "classes": labels_of(classes)}
     if monitor.prediction_column in reference.columns:
         conf = reference["confidence"] if "confidence" in reference.columns else None
         return {**outputs_of(reference[monitor.prediction_column], conf, monitor.task),

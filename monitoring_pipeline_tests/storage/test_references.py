@@ -8,13 +8,15 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from monitoring_pipeline.lib.monitors import Monitor, Source
 from monitoring_pipeline.lib.references import (Reference, build_reference, ensure_reference, load_reference,
                                                 store_reference)
 from monitoring_pipeline.storage import Warehouse, references, schema
-from monitoring_pipeline.storage.references import ASSET, INPUTS, OUTPUTS
+from monitoring_pipeline.storage.references import ASSET, CALIBRATION, INPUTS, OUTPUTS
 from monitoring_pipeline.storage.results import write_metrics
 from monitoring_pipeline.storage.runs import insert_artifact, save_profile
 from monitoring_pipeline.storage.schema import LATEST
@@ -41,7 +43,9 @@ def assert_complete(wh, ref, built):
     assert ref is not None and ref.outputs is not None
     assert ref.inputs == built.inputs and ref.outputs == built.outputs
     assert ref.metrics["accuracy"] == pytest.approx(built.metrics["accuracy"])
-    assert stored_parts(wh) == {"artifacts": [INPUTS, OUTPUTS], "metrics": len(ref.metrics), "complete": 1}
+    assert ref.calibration is not None and (ref.calibration["y_true"] == built.calibration["y_true"]).all()
+    assert stored_parts(wh) == {"artifacts": [CALIBRATION, INPUTS, OUTPUTS], "metrics": len(ref.metrics),
+                                "complete": 1}
 
 
 def test_a_reference_is_stored_whole_and_read_back(tmp_path, built):
@@ -93,8 +97,8 @@ def test_a_process_killed_between_the_writes_leaves_nothing_and_the_reference_is
         from monitoring_pipeline.storage import Warehouse, references
         from monitoring_pipeline_tests.storage.test_references import MONITOR
 
-        def crash(conn, *args, **kwargs):  # the profiles are written, the process dies
-            assert conn.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 2
+        def crash(conn, *args, **kwargs):  # the profiles and sample are written, the process dies
+            assert conn.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 3
             os.kill(os.getpid(), signal.SIGKILL)
 
         references.write_metrics = crash
@@ -180,3 +184,60 @@ def test_two_processes_racing_to_build_the_first_reference_end_with_one_whole_re
     ref = load_reference(wh, MONITOR)
     assert_complete(wh, ref, built)
     assert all(r["inputs"] == json.loads(json.dumps(ref.inputs.to_dict(), default=str)) for r in results)
+
+
+def test_a_calibration_sample_comes_back_as_arrays_and_a_frame(tmp_path, built):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"size": [1.5, np.nan, -2.0, 1e-9], "colour": pd.Series(["red", None, "blue", "1"], dtype=object)})
+    embeddings = rng.normal(size=(4, 8)).astype(np.float32)
+    embeddings[1, 2] = np.nan
+    proba = rng.dirichlet(np.ones(3), size=4)
+    tabular = {"task": "classification", "y_true": np.array(["a", "b", "c", "a"], dtype=object),
+               "y_pred": np.array(["a", "c", "c", "b"], dtype=object), "y_score": proba, "classes": ["a", "b", "c"],
+               "X": X, "n_rows": 4, "n_dropped": np.int64(1), "source": "out of fold"}
+    for version, sample in {"v1": tabular, "v2": {**tabular, "X": embeddings}}.items():
+        references.store_reference_set(wh, "m", version, inputs=built.inputs, outputs=built.outputs,
+                                       metrics=built.metrics, run_id=None, calibration=sample)
+    back = references.load_reference_set(wh, "m", "v1").calibration
+    assert back["classes"] == ["a", "b", "c"] and back["source"] == "out of fold" and back["n_dropped"] == 1
+    assert back["y_true"].dtype == object and back["y_true"].tolist() == ["a", "b", "c", "a"]
+    assert np.array_equal(back["y_score"], proba)  # scores exactly
+    assert isinstance(back["X"], pd.DataFrame) and list(back["X"].columns) == ["size", "colour"]
+    assert back["X"]["colour"].tolist() == ["red", None, "blue", "1"] and back["X"]["colour"].dtype == object
+    assert np.array_equal(back["X"]["size"].to_numpy(), X["size"].to_numpy(), equal_nan=True)
+    embedded = references.load_reference_set(wh, "m", "v2").calibration["X"]
+    assert embedded.dtype == np.float64 and embedded.shape == (4, 8) and np.isnan(embedded[1, 2])
+    assert np.allclose(embedded, embeddings, rtol=1e-6, equal_nan=True)  # float32's 7 significant digits
+    assert references.load_reference_set(wh, "m", "v2", calibration=False).calibration is None
+    sample_id = wh.read("SELECT calibration_id FROM reference_sets WHERE model_version = 'v2'")["calibration_id"][0]
+    assert wh.read("SELECT name FROM artifacts WHERE artifact_id = ?", [int(sample_id)])["name"][0] == CALIBRATION
+
+
+def test_a_reference_stored_before_calibration_samples_loads_without_one(tmp_path, built, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    with monkeypatch.context() as patch:  # the schema and code before migration 8
+        cut = next(m[0] for m in schema.MIGRATIONS if m[1] == "performance estimates")
+        before = [m for m in schema.MIGRATIONS if m[0] < cut]
+        patch.setattr(schema, "MIGRATIONS", before)
+        patch.setattr(schema, "LATEST", before[-1][0])
+        conn = duckdb.connect(str(path))
+        schema.migrate(conn)
+        keys = dict(run_id=None, model_name=MONITOR.name, model_version=MONITOR.champion, asset_key=ASSET,
+                    partition_key=MONITOR.name)
+        inputs_id = insert_artifact(conn, "profile", INPUTS, payload=built.inputs.to_dict(), **keys)
+        outputs_id = insert_artifact(conn, "profile", OUTPUTS, payload=built.outputs.to_dict(), **keys)
+        write_metrics(conn, built.metrics, model_name=MONITOR.name, model_version=MONITOR.champion,
+                      data_split="reference", window_start=None, window_end=None, estimated=False, asset_key=ASSET,
+                      partition_key=MONITOR.name, run_id=None)
+        conn.execute("INSERT INTO reference_sets (model_name, model_version, inputs_id, outputs_id) VALUES (?, ?, ?, ?)",
+                     [MONITOR.name, MONITOR.champion, inputs_id, outputs_id])
+        conn.close()
+    wh = Warehouse(path)
+    assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
+    old = load_reference(wh, MONITOR)
+    assert old.calibration is None and old.inputs == built.inputs and old.outputs == built.outputs
+    ref, was_built = ensure_reference(wh, MONITOR)
+    assert not was_built and ref.calibration is None
+    store_reference(wh, MONITOR, built, None)  # rebuilt by reference_profile: now with its sample
+    assert load_reference(wh, MONITOR).calibration["n_rows"] == built.calibration["n_rows"]
