@@ -53,7 +53,7 @@ def test_monitoring_job_runs_and_reruns_a_window(tmp_path):
     assert "RUN_SUCCESS" in out.stderr and "OK - " in out.stderr
     first = counts(tmp_path)
     # 64 drift rows: concept drift stores two whole-model signals (importance, performance) since issue 12
-    assert first["ml_drift_history"] == 64 and first["artifacts"] == 7  # profiles, summary, gate, approval
+    assert first["ml_drift_history"] == 64 and first["artifacts"] == 8  # profiles, calibration sample, summary, gate, approval
     runs = Warehouse(tmp_path / "w.duckdb").read("SELECT run_name, dagster_run_id FROM runs")
     assert runs["run_name"].tolist() == ["monitoring_job"] and runs["dagster_run_id"][0]
     again = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window("2026-01-05"))
@@ -74,7 +74,7 @@ def test_two_runs_at_once_on_one_warehouse_keep_every_row(tmp_path):
     assert per_day.values.tolist() == [["2026-01-06", 30], ["2026-01-07", 30]]
     names = wh.read("SELECT name, count(*) AS n FROM artifacts GROUP BY ALL ORDER BY 1").values.tolist()
     assert names == [["current_inputs", 2], ["current_outputs", 2], ["monitoring_summary", 2],
-                     ["reference_inputs", 1], ["reference_outputs", 1], ["window_approval", 2], ["window_gate", 2]]
+                     ["reference_calibration", 1], ["reference_inputs", 1], ["reference_outputs", 1], ["window_approval", 2], ["window_gate", 2]]
 
 
 def test_a_multiprocess_run_succeeds(tmp_path):

@@ -436,15 +436,3 @@ def _nanmean(values) -> float | None:
     a = a[np.isfinite(a)]
     return float(a.mean()) if a.size >= len(values) / 2 else None
 
-
-def estimate_accuracy(confidences) -> dict:
-    """The raw mean top-class confidence (uncalibrated: kept only for callers being moved
-    to :func:`estimate_performance`)."""
-    conf = np.asarray(confidences, dtype=np.float64)
-    conf = conf[np.isfinite(conf)]
-    if conf.size == 0:
-        raise ValueError("no confidences to estimate accuracy from")
-    if np.any((conf < 0) | (conf > 1)):
-        raise ValueError("confidences must lie in [0, 1]")
-    return {"accuracy": float(conf.mean()), "accuracy_se": float(np.sqrt(np.sum(conf * (1 - conf))) / conf.size),
-            "n": int(conf.size)}

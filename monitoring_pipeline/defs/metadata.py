@@ -61,3 +61,49 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def _entries(estimate: dict) -> dict:
+    return {k: v for k, v in estimate.items() if isinstance(v, dict) and "estimate" in v}
+
+
+def estimated_values(estimate: dict) -> dict:
+    """The estimate's metrics as plain values (the defined ones)."""
+    return {k: v["estimate"] for k, v in _entries(estimate).items() if v["estimate"] is not None}
+
+
+def estimate_line(estimate: dict) -> str:
+    """'estimated accuracy 0.71 [0.64, 0.78] by pape, labels pending', and why it cannot be trusted."""
+    key = "accuracy" if "accuracy" in estimate else next(iter(_entries(estimate)), None)
+    entry = estimate.get(key) if key else None
+    if not entry or entry["estimate"] is None:
+        return "labels pending; no estimate"
+    line = (f"estimated {key} {entry['estimate']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}] by "
+            f"{entry['method']}, labels pending")
+    return line if estimate["reliable"] else f"{line}; estimate unreliable: {estimate['reason']}"
+
+
+def estimate_metadata(estimate: dict | None, why_not: str = "") -> dict:
+    """The estimate as the UI shows it: a table of metrics with intervals, its reliability,
+    the calibration chosen and the inputs' support."""
+    if estimate is None:
+        return {"estimate": why_not or "none"}
+    rows = [{"metric": name, "estimate": _fmt(e["estimate"], ".3f"),
+             "95% interval": "n/a" if e["low"] is None else f"[{e['low']:.3f}, {e['high']:.3f}]",
+             "method": e["method"], "reliable": "yes" if e["reliable"] else "no", "reason": e["reason"] or ""}
+            for name, e in _entries(estimate).items()]
+    support = estimate.get("support") or {}
+    out = {"estimate": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))) if rows else "none",
+           "estimate_reliable": bool(estimate["reliable"]),
+           "estimate_reason": estimate["reason"] or "inputs within the reference's support"}
+    calibration = estimate.get("calibration")
+    if calibration:
+        out["calibration"] = calibration["method"]
+        if calibration.get("ece_before") is not None:
+            out["calibration_ece_before"] = float(calibration["ece_before"])
+        if calibration.get("ece_after") is not None:
+            out["calibration_ece_after"] = float(calibration["ece_after"])
+    if support.get("domain_auc") is not None:
+        out["domain_auc"] = float(support["domain_auc"])
+        out["effective_reference_rows"] = float(support["ess"])
+    return out

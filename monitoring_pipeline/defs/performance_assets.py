@@ -2,46 +2,62 @@
 and concept drift."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core import compare_models, concept_drift, evaluate_predictions
 from monitoring_pipeline.core.concept import IMAGE_OPTIONS, image_features
-from monitoring_pipeline.core.estimation import estimate_accuracy
+from monitoring_pipeline.core.estimation import estimate_performance
 from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.estimation_inputs import current_inputs, positive_scores
 from monitoring_pipeline.lib.references import concept_reference, typed_features
 from monitoring_pipeline.lib.sources import labels_of, model_inputs_of, version_rows
-from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift, replace_metrics
+from monitoring_pipeline.storage.estimates import record_window_performance
+from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift
 
-from .metadata import markdown_table
+from .metadata import estimate_line, estimate_metadata, estimated_values, markdown_table
 from .partitions import reference_mapping, window_partitions
 from .resources import WarehouseResource
 from .window_assets import GROUP, Step
 
 
-def _positive_scores(labels: np.ndarray, predictions: np.ndarray, confidences) -> np.ndarray | None:
-    """Positive-class probabilities of a binary task, rebuilt from top-class confidences."""
-    classes = sorted(set(labels) | set(predictions))
-    conf = pd.to_numeric(pd.Series(confidences), errors="coerce").to_numpy(np.float64)
-    if len(classes) != 2 or not np.all(np.isfinite(conf)):
-        return None
-    positive = "1" if set(classes) == {"0", "1"} else classes[-1]
-    return np.where(predictions == positive, conf, 1 - conf)
-
-
-def window_metrics(monitor, served: pd.DataFrame) -> tuple[dict, bool]:
-    """Measured metrics when enough labels arrived, else accuracy estimated from confidences."""
+def realized_metrics(monitor, served: pd.DataFrame) -> dict | None:
+    """The window's metrics on its labeled rows; None until enough labels arrived."""
     labeled = served[served["label"].notna()]
-    if len(labeled) >= monitor.thresholds.min_labeled_rows:
-        if monitor.task == "regression":
-            return evaluate_predictions(labeled["label"].astype(float), labeled["prediction"].astype(float),
-                                        task="regression"), False
-        y, pred = labels_of(labeled["label"]), labels_of(labeled["prediction"])
-        return evaluate_predictions(y, pred, y_score=_positive_scores(y, pred, labeled["confidence"])), False
-    if monitor.task == "classification" and served["confidence"].notna().any():
-        return estimate_accuracy(served["confidence"].dropna()), True
-    return {}, False
+    if len(labeled) < monitor.thresholds.min_labeled_rows:
+        return None
+    if monitor.task == "regression":
+        return evaluate_predictions(labeled["label"].astype(float), labeled["prediction"].astype(float),
+                                    task="regression")
+    y, pred = labels_of(labeled["label"]), labels_of(labeled["prediction"])
+    return evaluate_predictions(y, pred, y_score=positive_scores(y, pred, labeled["confidence"]))
+
+
+def window_estimate(step, served: pd.DataFrame) -> tuple[dict | None, str]:
+    """The window's label-free estimate against its version's calibration sample, or why
+    there is none. Bad inputs (a class the reference never saw, a column it lacks) are the
+    window's finding, stated, not a crash: the window's other results still get stored."""
+    monitor = step.monitor
+    reference = step.reference()
+    sample = reference.calibration
+    if sample is None:
+        return None, "the reference holds no labeled sample of the model's outputs to calibrate on"
+    current = current_inputs(step.wh, monitor, served, reference=reference)
+    if current is None:
+        return None, "no row of the window has a prediction and a score"
+    if monitor.task == "regression":
+        names = ("mae", "rmse")
+    else:
+        names = ("accuracy", "f1_macro", "roc_auc") if "y_score" in current and "y_score" in sample else ("accuracy",)
+    method = monitor.estimation
+    if sample.get("X") is None or current.get("X") is None:
+        method = "dle" if monitor.task == "regression" else "cbpe"  # no inputs to weigh the reference by
+    elif monitor.task == "regression" and method == "cbpe":
+        method = "dle"
+    try:
+        return estimate_performance(sample, current, method=method, metrics=names, task=monitor.task), ""
+    except ValueError as error:
+        return None, f"estimate failed: {error}"
 
 
 def skipped_concept(reason: str) -> dg.Output:
@@ -75,23 +91,31 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
     def eval_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      traffic_window: pd.DataFrame) -> dg.Output[dict]:
-        """The champion's metrics on the window's labeled rows, or estimated ones without labels."""
+        """The champion's metrics on the window's labeled rows; before the labels, its metrics
+        estimated from its calibrated scores, with intervals and whether they can be trusted.
+        Labels replace the estimate; the estimate is kept beside them in performance_estimates."""
         step = Step(config, context, warehouse)
         served = step.serve(traffic_window)  # every version's served requests: what users got
-        metrics, estimated = window_metrics(step.monitor, served)
-        replace_metrics(step.wh, metrics, model_name=step.monitor.name, model_version=step.monitor.champion,
-                        data_split="production", window_start=step.window.start, window_end=step.window.end,
-                        estimated=estimated, asset_key="eval_metrics", **step.keys)
+        realized = realized_metrics(step.monitor, served)
+        estimate, why_not = window_estimate(step, served)
+        n_labeled = int(served["label"].notna().sum())
+        record_window_performance(step.wh, realized=realized, estimate=estimate, model_name=step.monitor.name,
+                                  model_version=step.monitor.champion, window_start=step.window.start,
+                                  window_end=step.window.end, n_rows=len(served), n_labeled=n_labeled,
+                                  asset_key="eval_metrics", **step.keys)
+        estimated = realized is None and estimate is not None
+        metrics = realized if realized is not None else (estimated_values(estimate) if estimate else {})
         reference = step.reference().metrics
-        result = {"metrics": metrics, "estimated": estimated, "n_labeled": int(served["label"].notna().sum()),
-                  "reference": reference}
+        result = {"metrics": metrics, "estimated": estimated, "estimate": estimate, "n_labeled": n_labeled,
+                  "reference": reference, **({"estimate_unavailable": why_not} if why_not else {})}
         headline = {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc", "rmse") if metrics.get(k) is not None}
         return dg.Output(result, metadata={
             "model_version": str(step.monitor.champion),
-            "summary": summarize(eval_metrics=metrics) + (" (estimated from confidences)" if estimated else ""),
-            "estimated": estimated, "n_labeled": result["n_labeled"],
+            "summary": summarize(eval_metrics=metrics) + (f" ({estimate_line(estimate)})" if estimated else ""),
+            "estimated": estimated, "n_labeled": n_labeled,
             **{k: float(v) for k, v in headline.items()},
             **({"reference_accuracy": float(reference["accuracy"])} if "accuracy" in reference else {}),
+            **estimate_metadata(estimate, why_not),
         })
 
     @dg.asset(partitions_def=parts, group_name=GROUP)
@@ -117,7 +141,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         sides = []
         for suffix in ("_base", "_cand"):
             pred = labels_of(both["prediction" + suffix])
-            sides.append({"y_true": y, "y_pred": pred, "y_score": _positive_scores(y, pred, both["confidence" + suffix])})
+            sides.append({"y_true": y, "y_pred": pred, "y_score": positive_scores(y, pred, both["confidence" + suffix])})
         t = monitor.thresholds
         comparison = compare_models(*sides, regression_tolerance=t.regression_tolerance,
                                     improvement_margin=t.improvement_margin)

@@ -26,6 +26,8 @@ REFERENCE_BASES = ("validation", "training", "first_window")
 # How a text monitor embeds its documents: core's own text profile (hashed), or all-MiniLM-L6-v2
 # sentence embeddings (monitoring_pipeline.models.text_embedder, the 'embeddings' extra).
 EMBEDDERS = ("hashed", "minilm")
+# How eval_metrics estimates performance before labels (core.estimation): dle is for regression.
+ESTIMATIONS = ("pape", "cbpe", "dle")
 RETRAINING_FIELDS = ("enabled", "cooldown_hours", "persist_hours", "max_accuracy_drop", "estimate_windows")
 DRIFT_FIELDS = ("method", "threshold", "alert")  # core.drift's per-key spec; threshold is the warn level
 COLUMN_TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE", "TIMESTAMP")  # CSV columns
@@ -126,6 +128,7 @@ def check_monitor(m: Monitor) -> None:
     if m.image_layout not in ("NCHW", "NHWC"):
         fail(name, "image_layout", f"must be NCHW (channels first) or NHWC (channels last), got {m.image_layout!r}")
     _check_embedder(m)
+    _check_estimation(m)
     _check_columns(m)
     _check_thresholds(m)
     _check_alerts(m)
@@ -135,6 +138,13 @@ def check_monitor(m: Monitor) -> None:
               f"must be one of {', '.join(REFERENCE_BASES)}, got {m.reference_on_promotion!r}")
     if m.model is not None:
         _check_model(m)
+
+
+def _check_estimation(m: Monitor) -> None:
+    if m.estimation not in ESTIMATIONS:
+        fail(m.name, "estimation", f"must be one of {', '.join(ESTIMATIONS)}, got {m.estimation!r}")
+    if m.estimation == "dle" and m.task != "regression":
+        fail(m.name, "estimation", "dle estimates regression models; use pape or cbpe for classification")
 
 
 def _check_embedder(m: Monitor) -> None:

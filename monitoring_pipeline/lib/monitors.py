@@ -17,6 +17,7 @@ from monitoring_pipeline.alerts.routing import AlertPolicy, policy_of
 
 from .monitor_checks import (  # noqa: F401  (re-exported: the constants are part of this module's API)
     EMBEDDERS,
+    ESTIMATIONS,
     KINDS,
     MODALITIES,
     REFERENCE_BASES,
@@ -76,6 +77,9 @@ class Monitor:
     input_column: str | None = None  # text / vision: the column holding the text or the image
     image_layout: str = "NCHW"  # vision: NCHW (channels first) or NHWC (channels last)
     embedder: str = "hashed"  # text: hashed (built in) or minilm (sentence embeddings, the 'embeddings' extra)
+    # How performance is estimated before labels: pape (the reference weighted towards the
+    # window's inputs, then calibrated), cbpe (calibrated, unweighted); regression: dle or pape.
+    estimation: str = "pape"
     ranges: dict = field(default_factory=dict)  # name -> [low, high] valid values
     label_column: str = "label"
     prediction_column: str = "prediction"

@@ -45,12 +45,18 @@ def test_a_window_of_the_embedded_default_runs_end_to_end(warehouse):
     assert count(wh, "ml_drift_history", "drift_type = 'prediction'") == 2
     assert count(wh, "ml_drift_history", "drift_type = 'concept'") == 32  # 30 features and the 2 signals
     names = set(wh.read("SELECT name FROM artifacts")["name"])
-    assert names == {"reference_inputs", "reference_outputs", "current_inputs", "current_outputs",
-                     "monitoring_summary", "window_gate", "window_approval"}
+    assert names == {"reference_inputs", "reference_outputs", "reference_calibration", "current_inputs",
+                     "current_outputs", "monitoring_summary", "window_gate", "window_approval"}
     assert {"window_gate", "approved_window"} <= materialized(result)  # every gate passed: released
     accuracy = wh.read("""SELECT metric_value FROM ml_performance_metrics WHERE metric_name = 'accuracy'
                           AND data_split = 'production' AND NOT estimated""")["metric_value"]
     assert len(accuracy) == 1 and 0.8 < accuracy[0] <= 1.0
+    # labels were in: the one accuracy row is realized, and the window's estimate is kept beside it
+    assert count(wh, "ml_performance_metrics", "data_split = 'production' AND estimated") == 0
+    kept = wh.read("SELECT estimate, ci_low, ci_high, realized, reliable FROM performance_estimates "
+                   "WHERE metric_name = 'accuracy'")
+    assert len(kept) == 1 and kept["realized"][0] == accuracy[0] and kept["ci_low"][0] <= kept["estimate"][0]
+    assert abs(kept["estimate"][0] - accuracy[0]) < 0.1
     assert count(wh, "model_comparisons", "candidate_version = 'random_forest'") >= 5
     report = result.output_for_node("data_drift_report")
     plot = result.asset_materializations_for_node("data_drift_report")[0].metadata["plot"].value

@@ -1,9 +1,8 @@
-"""Service metrics and SLO verdicts; accuracy estimated from confidences (CBPE)."""
+"""Service metrics and SLO verdicts (estimation is tested in test_estimation.py)."""
 
 import numpy as np
 import pytest
 
-from monitoring_pipeline.core.estimation import estimate_accuracy
 from monitoring_pipeline.core.service import service_metrics, slo_breaches
 
 
@@ -33,18 +32,3 @@ def test_slo_breaches_follow_each_slo_direction():
     with pytest.raises(ValueError, match="unknown SLO"):
         slo_breaches(measured, {"throughput": 1})
 
-
-def test_estimated_accuracy_matches_realized_accuracy_when_calibrated():
-    rng = np.random.default_rng(0)
-    conf = rng.uniform(0.5, 1.0, 20_000)
-    correct = rng.random(conf.size) < conf  # calibrated by construction
-    est = estimate_accuracy(conf)
-    assert abs(est["accuracy"] - correct.mean()) < 3 * est["accuracy_se"]
-    assert est["n"] == conf.size
-
-
-def test_estimation_refuses_what_it_cannot_use():
-    with pytest.raises(ValueError, match="no confidences"):
-        estimate_accuracy([np.nan])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        estimate_accuracy([0.5, 1.5])
