@@ -49,14 +49,16 @@ class Case:
     pool: dict  # y_true, y_pred, y_score, X for every row a window may take
     groups: list[Group]
 
-    def window(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
-        """Pool indices of one window, the group it came from and whether it was drawn with replacement.
+    def window(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str, float | None]:
+        """Pool indices of one window, the group it came from, and, when it was drawn with
+        replacement, the group's effective size (rows, or 1 / sum p^2 when weighted).
 
         A group holding fewer than twice ``size`` rows is drawn with replacement, so windows of
         one size still differ from repetition to repetition."""
         group = self.groups[int(rng.integers(len(self.groups)))]
         replace = group.rows.size < 2 * size
-        return rng.choice(group.rows, size, replace=replace, p=group.p), group.name, replace
+        pool = (group.rows.size if group.p is None else 1.0 / float(np.sum(group.p ** 2))) if replace else None
+        return rng.choice(group.rows, size, replace=replace, p=group.p), group.name, pool
 
 
 def _outputs(proba: np.ndarray, y: np.ndarray, X) -> dict:
