@@ -38,6 +38,7 @@ N_FOLDS = 5
 MAX_AUC = 0.95
 MIN_ESS = 50.0
 TOP_CATEGORIES = 20
+_HUGE = 1e100
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ def encode_inputs(ref_x, cur_x) -> tuple[np.ndarray, np.ndarray]:
             rv = r.to_numpy(dtype=np.float64, na_value=np.nan)
             cv = pd.to_numeric(c, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             rv, cv = np.where(np.isfinite(rv), rv, np.nan), np.where(np.isfinite(cv), cv, np.nan)
+            if max(np.nanmax(np.abs(rv), initial=0.0), np.nanmax(np.abs(cv), initial=0.0)) > _HUGE:
+                # squares of values near the float limit overflow: keep their order, not their scale
+                rv, cv = np.sign(rv) * np.log1p(np.abs(rv)), np.sign(cv) * np.log1p(np.abs(cv))
             fill = float(np.nanmedian(rv)) if np.isfinite(rv).any() else 0.0
             ref_cols.append(np.where(np.isnan(rv), fill, rv))
             cur_cols.append(np.where(np.isnan(cv), fill, cv))
