@@ -37,6 +37,7 @@ PENALTIES = (0.001, 0.01, 0.1, 1.0)
 N_FOLDS = 5
 MAX_AUC = 0.95
 MIN_ESS = 50.0
+UNSUPPORTED_RATIO = 20.0
 TOP_CATEGORIES = 20
 CLIP = 4.0
 _HUGE = 1e100
@@ -50,6 +51,13 @@ class Support:
     domain_auc: float
     ess: float
     penalty: float
+    current_ratios: np.ndarray | None = None  # each current row's out-of-fold density ratio
+
+    @property
+    def unsupported(self) -> np.ndarray:
+        """Current rows where the reference has under 1 / ``UNSUPPORTED_RATIO`` of the
+        window's density: what the reference says of them is an extrapolation."""
+        return self.current_ratios > UNSUPPORTED_RATIO
 
     @property
     def ess_share(self) -> float:
@@ -66,7 +74,10 @@ class Support:
         return ""
 
     def to_dict(self) -> dict:
-        return {"domain_auc": self.domain_auc, "ess": self.ess, "ess_share": self.ess_share, "penalty": self.penalty}
+        out = {"domain_auc": self.domain_auc, "ess": self.ess, "ess_share": self.ess_share, "penalty": self.penalty}
+        if self.current_ratios is not None:
+            out["unsupported_share"] = float(self.unsupported.mean())
+        return out
 
 
 def _numeric(values: pd.Series) -> bool:
@@ -190,4 +201,4 @@ def estimate_support(ref_x, cur_x, *, seed: int = 0) -> Support:
     weights = weights / weights.mean()
     ess = float(weights.sum() ** 2 / np.sum(weights ** 2))
     auc = float(roc_auc_score(y, logits))
-    return Support(weights, auc, ess, penalty)
+    return Support(weights, auc, ess, penalty, np.exp(np.clip(logits[n:], -30, 30)))

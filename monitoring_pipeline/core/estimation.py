@@ -35,7 +35,9 @@ replicates' metrics (widened to hold the estimate when they exclude it).
 when the calibration rests on fewer than ``MIN_REFERENCE`` labeled rows, or when the
 current inputs leave the reference's support: a classifier tells them from the
 reference's almost perfectly, or the density-ratio weights leave too small an effective
-sample (:class:`.density_ratio.Support`). Without inputs ``X`` the check runs on the
+sample (:class:`.density_ratio.Support`). The accuracy interval of such an estimate holds
+the current rows outside the support (density ratio above 20) at anything from 0 to 1:
+it says how little the number is worth. Without inputs ``X`` the check runs on the
 model's scores instead (a window whose scores the reference never produced). What no
 check can see is a change of the relation between inputs and labels (concept drift)
 that leaves the inputs as they were: the estimate then stays confident and wrong
@@ -383,11 +385,22 @@ def _classification(reference: dict, current: dict, method: str, names: tuple, s
     full = calibration.fit()
     probs, right = calibration.apply(full, cur)
 
+    # An estimate that cannot be trusted says so in its interval too: the accuracy of the
+    # rows outside the reference's support could be anything in [0, 1] (see _accuracy_bounds).
+    outside = support.unsupported if (support is not None and support.problem() and basis == "inputs") else None
+    inside = None if outside is None or not outside.any() else ~outside
+
     def draw_metrics(probs_b, right_b) -> dict:
         if probs_b is not None:
-            return scorer(_draw(probs_b, rng))
-        hit = rng.random(m) < right_b  # accuracy alone: each prediction right or not
-        return {"accuracy": float(hit.mean())}
+            y = _draw(probs_b, rng)
+            out = scorer(y)
+            hit = y == cur["pred_index"]
+        else:
+            hit = rng.random(m) < right_b  # accuracy alone: each prediction right or not
+            out = {"accuracy": float(hit.mean())}
+        if inside is not None:
+            out["accuracy_inside"] = float(hit[inside].mean()) if inside.any() else float("nan")
+        return out
 
     point = {}
     draws = [draw_metrics(probs, right) for _ in range(N_DRAWS)]
@@ -416,6 +429,8 @@ def _classification(reference: dict, current: dict, method: str, names: tuple, s
                                "(a class absent from the window)")
         else:
             low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+            if name == "accuracy" and inside is not None:
+                low, high = _accuracy_bounds(replicates, float(outside.mean()), alpha)
             # Refits on resamples that disagree with the full fit (a fragile calibration) can
             # leave the estimate outside their quantiles: the interval is widened to hold it.
             low, high = min(low, point[name]), max(high, point[name])
@@ -429,6 +444,16 @@ def _classification(reference: dict, current: dict, method: str, names: tuple, s
         reliable=not overall_reason, reason=overall_reason, method=method, task="classification",
         n_current=int(m), n_reference=int(n), n_dropped=cur["n_dropped"], alpha=alpha)
     return result
+
+
+def _accuracy_bounds(replicates: list[dict], outside: float, alpha: float) -> tuple[float, float]:
+    """The accuracy interval when a share ``outside`` of the rows lies outside the reference's
+    support: the calibrated interval of the rows inside, and anything from 0 to 1 for the
+    rest (the worst-case bounds of Manski's partial identification)."""
+    inside = np.array([r["accuracy_inside"] for r in replicates], dtype=np.float64)
+    inside = inside[np.isfinite(inside)]
+    low, high = np.quantile(inside, [alpha / 2, 1 - alpha / 2]) if inside.size else (0.0, 1.0)
+    return (1 - outside) * low, (1 - outside) * high + outside
 
 
 def _nanmean(values) -> float | None:

@@ -156,6 +156,9 @@ def test_rotated_digits_are_estimated_or_flagged(digits_model, degrees):
         if not accuracy["reliable"]:
             assert accuracy["reason"].startswith("inputs outside the reference")
             assert result["reason"] == accuracy["reason"] and not result["reliable"]
+            # its interval says so too: the rows outside the reference could be anything
+            assert result["support"]["unsupported_share"] > 0.5
+            assert accuracy["low"] <= realized <= accuracy["high"] and accuracy["high"] - accuracy["low"] > 0.5
 
 
 def test_top_class_confidence_alone_gives_the_accuracy(digits_model):
