@@ -94,3 +94,70 @@ def test_rotated_digits_are_never_estimated_ok_and_labels_replace_the_estimate(r
     prom = Path(os.environ["MONITORING_METRICS"]).read_text()
     assert f'ml_monitoring_accuracy{{model="{MODEL}",version="v1"}}' in prom
     assert "ml_monitoring_estimated_accuracy{" not in prom
+
+
+def diabetes_files(tmp_path, labels: bool):
+    """scikit-learn's diabetes progression (real, regression): a ridge model fitted on 200 rows,
+    its predictions on 142 others as the reference and on the last 100 as a day's traffic."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    data = load_diabetes(as_frame=True).frame.rename(columns={"target": "label"})
+    features = [c for c in data.columns if c != "label"]
+    model = Ridge(alpha=0.1).fit(data[features][:200], data["label"][:200])
+    reference = data[200:342].copy()
+    reference["prediction"] = model.predict(reference[features])
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    traffic = data[342:].reset_index(drop=True)
+    traffic["prediction"] = model.predict(traffic[features])
+    realized_mae = float((traffic["label"] - traffic["prediction"]).abs().mean())
+    traffic.insert(0, "ts", pd.Timestamp(DAY) + pd.to_timedelta(range(len(traffic)), unit="min"))
+    traffic.insert(1, "request_id", [f"q{i}" for i in range(len(traffic))])
+    traffic["model_version"] = "ridge"
+    traffic["latency_ms"] = 2.0
+    if not labels:
+        traffic["label"] = None
+    traffic.to_csv(tmp_path / "traffic.csv", index=False)
+    return realized_mae
+
+
+def diabetes_config(tmp_path):
+    return config_of({
+        "name": "diabetes", "modality": "tabular", "task": "regression", "champion": "ridge", "estimation": "dle",
+        "reference": {"source": "file", "path": str(tmp_path / "reference.csv")},
+        "traffic": {"source": "file", "path": str(tmp_path / "traffic.csv")},
+        "thresholds": {"slo": {"latency_p95_ms": 1000, "error_rate": 0.05}},
+    })
+
+
+def test_a_regression_window_is_estimated_by_dle_until_its_labels_arrive(tmp_path, warehouse):
+    realized_mae = diabetes_files(tmp_path, labels=False)
+    config = diabetes_config(tmp_path)
+    before = run_window(config, warehouse, DAY, "diabetes")
+    assert before.success
+    metrics = before.output_for_node("eval_metrics")
+    assert metrics["estimated"] and metrics["estimate"]["method"] == "dle"
+    mae = metrics["estimate"]["mae"]
+    assert mae["low"] <= mae["estimate"] <= mae["high"] and abs(mae["estimate"] - realized_mae) < 0.25 * realized_mae
+    wh = warehouse.get()
+    assert set(wh.read("SELECT metric_name FROM ml_performance_metrics WHERE estimated")["metric_name"]) == \
+        {"mae", "rmse"}
+    diabetes_files(tmp_path, labels=True)
+    after = run_window(config, warehouse, DAY, "diabetes")
+    assert after.success and not after.output_for_node("eval_metrics")["estimated"]
+    kept = wh.read("SELECT estimate, realized FROM performance_estimates WHERE metric_name = 'mae'")
+    assert len(kept) == 1 and kept["realized"][0] == pytest.approx(realized_mae)
+    assert count(wh, "ml_performance_metrics", "estimated") == 0
+
+
+def test_a_window_the_estimate_cannot_read_is_a_stated_finding(tmp_path, warehouse):
+    """A predicted value the calibration sample never had: the window keeps every other result."""
+    diabetes_files(tmp_path, labels=False)
+    traffic = pd.read_csv(tmp_path / "traffic.csv")
+    traffic["prediction"] = "not a number"
+    traffic.to_csv(tmp_path / "traffic.csv", index=False)
+    result = run_window(diabetes_config(tmp_path), warehouse, DAY, "diabetes")
+    metrics = result.output_for_node("eval_metrics")
+    assert metrics["estimate"] is None and not metrics["estimated"]
+    assert metrics["estimate_unavailable"]
+    assert result.output_for_node("monitoring_summary")["status"]  # the window's summary is still made
