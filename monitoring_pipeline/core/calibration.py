@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit, logit
-from sklearn.isotonic import IsotonicRegression
+from sklearn.isotonic import isotonic_regression
 from sklearn.model_selection import StratifiedKFold
 
 KINDS = ("none", "platt", "isotonic")
@@ -52,7 +52,7 @@ class Calibrator:
 
     kind: str
     params: tuple = ()  # platt: (intercept, slope)
-    model: IsotonicRegression | None = None
+    knots: tuple[np.ndarray, np.ndarray] | None = None  # isotonic: distinct scores, fitted values
 
     def __call__(self, s) -> np.ndarray:
         s = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
@@ -61,7 +61,8 @@ class Calibrator:
         if self.kind == "platt":
             a, b = self.params
             return expit(a + b * logit(np.clip(s, _EPS, 1 - _EPS)))
-        return np.clip(self.model.predict(s), 0.0, 1.0)
+        x, fitted = self.knots  # linear between the knots, constant beyond them (as scikit-learn's)
+        return np.clip(np.interp(s, x, fitted), 0.0, 1.0)
 
 
 def _platt(s: np.ndarray, o: np.ndarray, w: np.ndarray) -> tuple[float, float]:
@@ -93,10 +94,19 @@ def fit_calibrator(kind: str, s, o, weights=None) -> Calibrator:
             return Calibrator("platt", (float(logit(np.clip(o.mean(), _EPS, 1 - _EPS))), 0.0))
         return Calibrator("platt", _platt(s, o, w))
     if kind == "isotonic":
-        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        model.fit(s, o, sample_weight=w)
-        return Calibrator("isotonic", model=model)
+        return Calibrator("isotonic", knots=_isotonic(s, o, w))
     raise ValueError(f"calibrator must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def _isotonic(s: np.ndarray, o: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted least-squares monotone fit of ``o`` on ``s`` (pool adjacent violators on
+    the distinct scores, ties averaged): scikit-learn's IsotonicRegression without its
+    per-call overhead, which dominated 2,000 class-wise refits per estimate."""
+    x, where = np.unique(s, return_inverse=True)
+    mass = np.bincount(where, weights=w, minlength=x.size)
+    keep = mass > 0
+    mean = np.bincount(where, weights=w * o, minlength=x.size)[keep] / mass[keep]
+    return x[keep], isotonic_regression(mean, sample_weight=mass[keep], y_min=0.0, y_max=1.0)
 
 
 def _folds(o: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

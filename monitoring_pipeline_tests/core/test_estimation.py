@@ -79,6 +79,17 @@ def test_platt_recovers_a_known_distortion():
     assert cal.params == pytest.approx((0.5, 0.5), abs=0.05)
 
 
+def test_the_isotonic_fit_is_scikit_learns():
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(13)
+    s = np.round(rng.random(800), 2)  # ties, as real scores have
+    o, w = (rng.random(s.size) < s).astype(float), rng.random(s.size)
+    expected = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(s, o, sample_weight=w)
+    grid = np.linspace(0, 1, 301)
+    assert np.allclose(fit_calibrator("isotonic", s, o, w)(grid), expected.predict(grid), atol=1e-12)
+
+
 def covariate_world(n: int, shift: float, rng):
     """P(y | x) fixed; the model sees only x1, so its calibration depends on where x2 lies."""
     x = rng.normal(0, 1, (n, 2))
