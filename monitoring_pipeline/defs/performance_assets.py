@@ -33,12 +33,11 @@ def realized_metrics(monitor, served: pd.DataFrame) -> dict | None:
     return evaluate_predictions(y, pred, y_score=positive_scores(y, pred, labeled["confidence"]))
 
 
-def window_estimate(step, served: pd.DataFrame) -> tuple[dict | None, str]:
+def window_estimate(step, served: pd.DataFrame, reference) -> tuple[dict | None, str]:
     """The window's label-free estimate against its version's calibration sample, or why
     there is none. Bad inputs (a class the reference never saw, a column it lacks) are the
     window's finding, stated, not a crash: the window's other results still get stored."""
     monitor = step.monitor
-    reference = step.reference()
     sample = reference.calibration
     if sample is None:
         return None, "the reference holds no labeled sample of the model's outputs to calibrate on"
@@ -97,7 +96,8 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         step = Step(config, context, warehouse)
         served = step.serve(traffic_window)  # every version's served requests: what users got
         realized = realized_metrics(step.monitor, served)
-        estimate, why_not = window_estimate(step, served)
+        stored = step.reference(calibration=True)
+        estimate, why_not = window_estimate(step, served, stored)
         n_labeled = int(served["label"].notna().sum())
         record_window_performance(step.wh, realized=realized, estimate=estimate, model_name=step.monitor.name,
                                   model_version=step.monitor.champion, window_start=step.window.start,
@@ -105,7 +105,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                                   asset_key="eval_metrics", **step.keys)
         estimated = realized is None and estimate is not None
         metrics = realized if realized is not None else (estimated_values(estimate) if estimate else {})
-        reference = step.reference().metrics
+        reference = stored.metrics
         result = {"metrics": metrics, "estimated": estimated, "estimate": estimate, "n_labeled": n_labeled,
                   "reference": reference, **({"estimate_unavailable": why_not} if why_not else {})}
         headline = {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc", "rmse") if metrics.get(k) is not None}

@@ -60,8 +60,10 @@ class Step:
     def keys(self) -> dict:
         return {"partition_key": self.window.partition_key, "run_id": self.run_id}
 
-    def reference(self):
-        ref = load_reference(self.wh, self.monitor)
+    def reference(self, *, calibration: bool = False):
+        """The stored reference of the bound version; its calibration sample (read only when
+        asked for: a text sample is megabytes of embeddings) is for eval_metrics."""
+        ref = load_reference(self.wh, self.monitor, calibration=calibration)
         if ref is None:
             raise ValueError(f"no stored reference for {self.monitor.name} {self.monitor.champion or ''}; "
                              "materialize reference_profile")
