@@ -48,6 +48,8 @@ class ReportData:
     accuracy: tuple[tuple[date, bool, float], ...] = ()  # (window day, estimated, accuracy)
     reference_accuracy: float | None = None
     alerts: tuple[dict, ...] = ()  # rows of ml_monitoring_alerts, details decoded
+    # (window day, low, high, reliable) of each estimated accuracy with an interval
+    estimate_bounds: tuple[tuple[date, float, float, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,17 @@ def _accuracy(wh: Warehouse, model: str, day: date) -> tuple[tuple[date, bool, f
                         AND data_split = 'production' AND CAST(window_start AS DATE) BETWEEN ? AND ?
                       GROUP BY ALL ORDER BY day""", [model, day - timedelta(days=HISTORY_DAYS), day])
     return tuple((r["day"].date(), bool(r["estimated"]), float(r["value"]))  # DATEs arrive as Timestamps
+                 for r in rows.to_dict("records"))
+
+
+def _estimate_bounds(wh: Warehouse, model: str, day: date) -> tuple[tuple[date, float, float, bool], ...]:
+    rows = wh.read("""SELECT CAST(window_start AS DATE) AS day, min(ci_low) AS low, max(ci_high) AS high,
+                             bool_and(coalesce(reliable, false)) AS reliable
+                      FROM ml_performance_metrics WHERE model_name = ? AND metric_name = 'accuracy' AND estimated
+                        AND data_split = 'production' AND ci_low IS NOT NULL AND ci_high IS NOT NULL
+                        AND CAST(window_start AS DATE) BETWEEN ? AND ?
+                      GROUP BY ALL ORDER BY day""", [model, day - timedelta(days=HISTORY_DAYS), day])
+    return tuple((r["day"].date(), float(r["low"]), float(r["high"]), bool(r["reliable"]))
                  for r in rows.to_dict("records"))
 
 
@@ -122,14 +135,15 @@ def read_report_data(wh: Warehouse, model: str, day: date, partition_key: str) -
 
     return ReportData(model, day, partition_key, version, summary, tuple(drift), pair("inputs"), pair("outputs"),
                       _accuracy(wh, model, day), _reference_accuracy(wh, model, version),
-                      _alert_rows(wh, model, partition_key))
+                      _alert_rows(wh, model, partition_key), _estimate_bounds(wh, model, day))
 
 
 def draw_plots(data: ReportData) -> ReportPlots:
     drifted = ranked_drifted([r for r in data.drift if r["drift_type"] == "data"])
     return ReportPlots(feature_plots(drifted, *data.inputs) if data.inputs and drifted else [],
                        output_plots(*data.outputs) if data.outputs else [],
-                       performance_plot(list(data.accuracy), data.day, data.reference_accuracy))
+                       performance_plot(list(data.accuracy), data.day, data.reference_accuracy,
+                                        list(data.estimate_bounds)))
 
 
 def _fmt(value, spec: str) -> str:

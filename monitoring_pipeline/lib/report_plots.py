@@ -65,9 +65,11 @@ def output_plots(ref: DatasetProfile, cur: DatasetProfile) -> list[tuple[str, st
     return plots
 
 
-def performance_plot(points: list[tuple[date, bool, float]], day: date,
-                     reference: float | None = None) -> str | None:
-    """Accuracy per window, measured (solid) and estimated (dashed); None without points."""
+def performance_plot(points: list[tuple[date, bool, float]], day: date, reference: float | None = None,
+                     bounds: list[tuple[date, float, float, bool]] = ()) -> str | None:
+    """Accuracy per window, measured (solid) and estimated (dashed) with each estimate's 95%
+    interval (``bounds``: day, low, high, reliable); an estimate that cannot be trusted is a
+    hollow marker. None without points."""
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(7, 3))
@@ -76,6 +78,14 @@ def performance_plot(points: list[tuple[date, bool, float]], day: date,
         if shown:
             ax.plot([d for d, _ in shown], [v for _, v in shown], style, label=label,
                     color="#dd8452" if estimated else "#4c72b0", markersize=4)
+    estimates = {d: v for d, e, v in points if e}
+    for d, low, high, reliable in bounds:
+        if d in estimates:
+            ax.vlines(d, low, high, color="#dd8452", linewidth=1.2, alpha=0.7)
+            if not reliable:
+                ax.plot([d], [estimates[d]], "s", markersize=8, markerfacecolor="white", markeredgecolor="#c44e52")
+    if any(not r for d, _, _, r in bounds if d in estimates):
+        ax.plot([], [], "s", markerfacecolor="white", markeredgecolor="#c44e52", label="estimate unreliable")
     if reference is not None:
         ax.axhline(reference, color="#55a868", linestyle=":", label=f"reference {reference:.3f}")
     ax.axvline(day, color="#999999", linewidth=0.8)

@@ -10,6 +10,7 @@ import pytest
 
 from monitoring_pipeline.defs.resources import WarehouseResource
 from monitoring_pipeline.lib.report import ReportData, read_report_data, render_report, write_report
+from monitoring_pipeline.lib.report_plots import performance_plot
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline_tests.defs.conftest import MODEL, config_of, file_monitor, run_window, traffic_file
 
@@ -78,7 +79,20 @@ def test_performance_over_time_holds_measured_and_estimated_windows(wh):
     assert [(d, estimated) for d, estimated, _ in data.accuracy] == [
         (HEALTHY, False), (UNLABELED, True), (DRIFTED, False)]  # never a window after the report's
     assert all(0.8 < value <= 1.0 for _, _, value in data.accuracy)
+    # the unlabeled window's estimate is drawn with its interval, around its value
+    [(day, low, high, reliable)] = data.estimate_bounds
+    estimate = next(v for d, e, v in data.accuracy if e)
+    assert day == UNLABELED and low <= estimate <= high and high - low > 0 and isinstance(reliable, bool)
     assert data.reference_accuracy == pytest.approx(0.982, abs=0.01) and data.model_version == "logistic_regression"
+
+
+def test_the_accuracy_plot_draws_intervals_and_marks_an_unreliable_estimate():
+    days = [date(2026, 1, d) for d in (1, 2, 3)]
+    points = [(days[0], False, 0.95), (days[1], True, 0.91), (days[2], True, 0.90)]
+    plain = performance_plot(points, days[2], 0.96)
+    drawn = performance_plot(points, days[2], 0.96, [(days[1], 0.85, 0.95, True), (days[2], 0.01, 1.0, False)])
+    assert plain.startswith("data:image/png;base64,") and drawn.startswith("data:image/png;base64,")
+    assert drawn != plain  # the intervals and the hollow marker are drawn
 
 
 def test_a_window_failed_by_the_drift_gate_reports_its_whole_record(wh, tmp_path):
