@@ -26,24 +26,18 @@ from scipy.special import expit, logit
 from sklearn.isotonic import isotonic_regression
 from sklearn.model_selection import StratifiedKFold
 
+from .metrics import expected_calibration_error
+
 KINDS = ("none", "platt", "isotonic")
 ECE_BINS = 10
 CV_FOLDS = 5
 _EPS = 1e-6
 
 
-def calibration_error(s: np.ndarray, o: np.ndarray, weights: np.ndarray | None = None, n_bins: int = ECE_BINS) -> float:
-    """Expected calibration error: over equal-width score bins, the (weighted) share of
-    rows in the bin times |mean outcome - mean score|."""
-    s, o = np.asarray(s, dtype=np.float64), np.asarray(o, dtype=np.float64)
-    w = np.ones_like(s) if weights is None else np.asarray(weights, dtype=np.float64)
-    if s.size == 0 or w.sum() <= 0:
-        raise ValueError("no rows to measure calibration on")
-    bins = np.clip((s * n_bins).astype(int), 0, n_bins - 1)
-    total = w.sum()
-    mass = np.bincount(bins, weights=w, minlength=n_bins)
-    gap = np.bincount(bins, weights=w * (o - s), minlength=n_bins)
-    return float(np.abs(gap[mass > 0]).sum() / total)
+def calibration_error(s: np.ndarray, o: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The expected calibration error of scores ``s`` for outcomes ``o`` over ``ECE_BINS``
+    equal-width bins (:func:`.metrics.expected_calibration_error`, row-weighted)."""
+    return expected_calibration_error(o, s, ECE_BINS, weights)
 
 
 @dataclass(frozen=True)

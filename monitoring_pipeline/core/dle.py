@@ -40,9 +40,9 @@ def _floats(side: dict, key: str, name: str) -> np.ndarray:
 
 
 def _nanny(x: np.ndarray, target: np.ndarray, w: np.ndarray | None, seed: int) -> HistGradientBoostingRegressor:
-    model = HistGradientBoostingRegressor(random_state=seed, **NANNY)
-    with one_thread():  # OpenMP threads on small fits only contend on a busy machine
-        return model.fit(x, target, sample_weight=w)
+    """A nanny model; the caller runs it under ``one_thread`` (OpenMP threads on small fits
+    only contend on a busy machine)."""
+    return HistGradientBoostingRegressor(random_state=seed, **NANNY).fit(x, target, sample_weight=w)
 
 
 def estimate_regression(reference: dict, current: dict, *, weighted: bool = False, metrics=("mae", "rmse"),
@@ -84,22 +84,26 @@ def estimate_regression(reference: dict, current: dict, *, weighted: bool = Fals
     n, m = y.size, f_cur.size
     rng = np.random.default_rng(seed)
 
-    def predict(rows) -> tuple[np.ndarray, np.ndarray]:
+    def fit(rows) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
         wb = None if w is None else w[rows]
         with one_thread():
-            abs_hat = np.maximum(_nanny(a[rows], abs_err[rows], wb, seed).predict(b), 0.0)
-            sq_hat = np.maximum(_nanny(a[rows], sq_err[rows], wb, seed).predict(b), abs_hat ** 2)
-        return abs_hat, sq_hat
+            return _nanny(a[rows], abs_err[rows], wb, seed), _nanny(a[rows], sq_err[rows], wb, seed)
 
-    abs_hat, sq_hat = predict(np.arange(n))
+    def predict(models) -> tuple[np.ndarray, np.ndarray]:
+        with one_thread():
+            abs_hat = np.maximum(models[0].predict(b), 0.0)
+            return abs_hat, np.maximum(models[1].predict(b), abs_hat ** 2)
+
+    full = fit(np.arange(n))
+    abs_hat, sq_hat = predict(full)
     # the kurtosis of the errors scaled by their predicted size, on the reference
     with one_thread():
-        scale_ref = np.maximum(_nanny(a, sq_err, w, seed).predict(a), 1e-12)
+        scale_ref = np.maximum(full[1].predict(a), 1e-12)
     kappa = float(np.average(sq_err ** 2 / scale_ref ** 2, weights=w)) if np.any(sq_err > 0) else 1.0
     kappa = max(kappa, 1.0)
     draws = {"mae": [], "rmse": []}
     for _ in range(N_BOOT):
-        ab, sb = predict(rng.integers(0, n, n))
+        ab, sb = predict(fit(rng.integers(0, n, n)))
         sd_abs = np.sqrt(np.sum(np.maximum(sb - ab ** 2, 0.0))) / m
         sd_sq = np.sqrt(np.sum((kappa - 1) * sb ** 2)) / m
         draws["mae"].extend(ab.mean() + sd_abs * rng.standard_normal(10))

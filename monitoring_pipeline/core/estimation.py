@@ -403,7 +403,8 @@ def _classification(reference: dict, current: dict, method: str, names: tuple, s
         return out
 
     point = {}
-    draws = [draw_metrics(probs, right) for _ in range(N_DRAWS)]
+    # accuracy is the mean of ``right`` in closed form; the other metrics average label draws
+    draws = [draw_metrics(probs, right) for _ in range(N_DRAWS)] if set(names) != {"accuracy"} else []
     replicates = []
     n = y.size
     for _ in range(n_boot):
@@ -454,6 +455,12 @@ def _accuracy_bounds(replicates: list[dict], outside: float, alpha: float) -> tu
     inside = inside[np.isfinite(inside)]
     low, high = np.quantile(inside, [alpha / 2, 1 - alpha / 2]) if inside.size else (0.0, 1.0)
     return (1 - outside) * low, (1 - outside) * high + outside
+
+
+def metric_entries(result: dict) -> dict[str, dict]:
+    """The per-metric entries of an :func:`estimate_performance` result (the dicts with an
+    ``estimate``), without its calibration, support and other keys."""
+    return {name: e for name, e in result.items() if isinstance(e, dict) and "estimate" in e}
 
 
 def _nanmean(values) -> float | None:

@@ -32,14 +32,17 @@ def _validate(y_true, y_pred, y_score):
     return y_true, y_pred, y_score
 
 
-def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """Sum over equal-width confidence bins of |accuracy - confidence|, weighted by size."""
+def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, n_bins: int = ECE_BINS,
+                               weights: np.ndarray | None = None) -> float:
+    """Sum over equal-width confidence bins of |accuracy - confidence|, weighted by the bin's
+    share of the rows (of their ``weights``, when given)."""
+    correct, confidence = np.asarray(correct, dtype=np.float64), np.asarray(confidence, dtype=np.float64)
+    w = np.ones_like(confidence) if weights is None else np.asarray(weights, dtype=np.float64)
+    if confidence.size == 0 or w.sum() <= 0:
+        raise ValueError("no rows to measure calibration on")
     bins = np.clip((confidence * n_bins).astype(int), 0, n_bins - 1)
-    total = 0.0
-    for b in np.unique(bins):
-        inside = bins == b
-        total += inside.sum() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(total / correct.size)
+    gap = np.bincount(bins, weights=w * (correct - confidence), minlength=n_bins)
+    return float(np.abs(gap).sum() / w.sum())
 
 
 def calibration_slope(y: np.ndarray, p: np.ndarray) -> float | None:

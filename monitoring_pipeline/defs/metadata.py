@@ -3,6 +3,7 @@
 import dagster as dg
 
 from monitoring_pipeline.core.drift import ranked_drifted
+from monitoring_pipeline.core.estimation import metric_entries
 from monitoring_pipeline.core.methods import FeaturePair
 from monitoring_pipeline.lib.plots import drift_plot, markdown_image
 
@@ -63,18 +64,14 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _entries(estimate: dict) -> dict:
-    return {k: v for k, v in estimate.items() if isinstance(v, dict) and "estimate" in v}
-
-
 def estimated_values(estimate: dict) -> dict:
     """The estimate's metrics as plain values (the defined ones)."""
-    return {k: v["estimate"] for k, v in _entries(estimate).items() if v["estimate"] is not None}
+    return {k: v["estimate"] for k, v in metric_entries(estimate).items() if v["estimate"] is not None}
 
 
 def estimate_line(estimate: dict) -> str:
     """'estimated accuracy 0.71 [0.64, 0.78] by pape, labels pending', and why it cannot be trusted."""
-    key = "accuracy" if "accuracy" in estimate else next(iter(_entries(estimate)), None)
+    key = "accuracy" if "accuracy" in estimate else next(iter(metric_entries(estimate)), None)
     entry = estimate.get(key) if key else None
     if not entry or entry["estimate"] is None:
         return "labels pending; no estimate"
@@ -91,7 +88,7 @@ def estimate_metadata(estimate: dict | None, why_not: str = "") -> dict:
     rows = [{"metric": name, "estimate": _fmt(e["estimate"], ".3f"),
              "95% interval": "n/a" if e["low"] is None else f"[{e['low']:.3f}, {e['high']:.3f}]",
              "method": e["method"], "reliable": "yes" if e["reliable"] else "no", "reason": e["reason"] or ""}
-            for name, e in _entries(estimate).items()]
+            for name, e in metric_entries(estimate).items()]
     support = estimate.get("support") or {}
     out = {"estimate": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))) if rows else "none",
            "estimate_reliable": bool(estimate["reliable"]),

@@ -49,10 +49,8 @@ def window_estimate(step, served: pd.DataFrame, reference) -> tuple[dict | None,
     else:
         names = ("accuracy", "f1_macro", "roc_auc") if "y_score" in current and "y_score" in sample else ("accuracy",)
     method = monitor.estimation
-    if sample.get("X") is None or current.get("X") is None:
-        method = "dle" if monitor.task == "regression" else "cbpe"  # no inputs to weigh the reference by
-    elif monitor.task == "regression" and method == "cbpe":
-        method = "dle"
+    if method == "pape" and (sample.get("X") is None or current.get("X") is None):
+        method = "cbpe"  # no inputs to weigh the reference by (core estimates regression by DLE either way)
     try:
         return estimate_performance(sample, current, method=method, metrics=names, task=monitor.task), ""
     except ValueError as error:

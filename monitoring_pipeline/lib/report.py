@@ -19,6 +19,8 @@ from datetime import date, timedelta
 from html import escape
 from pathlib import Path
 
+import pandas as pd
+
 from monitoring_pipeline.core import DatasetProfile
 from monitoring_pipeline.core.drift import ranked_drifted
 from monitoring_pipeline.storage import Warehouse
@@ -73,24 +75,19 @@ def _summary(wh: Warehouse, model: str, partition_key: str) -> dict | None:
     return json.loads(found.iloc[0]) if len(found) else None
 
 
-def _accuracy(wh: Warehouse, model: str, day: date) -> tuple[tuple[date, bool, float], ...]:
-    rows = wh.read("""SELECT CAST(window_start AS DATE) AS day, estimated, avg(metric_value) AS value
+def _accuracy(wh: Warehouse, model: str, day: date) -> tuple[tuple, tuple]:
+    """The accuracy per window up to ``day``: (window day, estimated, accuracy) rows, and
+    (window day, low, high, reliable) for the estimates that have an interval."""
+    rows = wh.read("""SELECT CAST(window_start AS DATE) AS day, estimated, avg(metric_value) AS value,
+                             min(ci_low) AS low, max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
                       FROM ml_performance_metrics WHERE model_name = ? AND metric_name = 'accuracy'
                         AND data_split = 'production' AND CAST(window_start AS DATE) BETWEEN ? AND ?
                       GROUP BY ALL ORDER BY day""", [model, day - timedelta(days=HISTORY_DAYS), day])
-    return tuple((r["day"].date(), bool(r["estimated"]), float(r["value"]))  # DATEs arrive as Timestamps
-                 for r in rows.to_dict("records"))
-
-
-def _estimate_bounds(wh: Warehouse, model: str, day: date) -> tuple[tuple[date, float, float, bool], ...]:
-    rows = wh.read("""SELECT CAST(window_start AS DATE) AS day, min(ci_low) AS low, max(ci_high) AS high,
-                             bool_and(coalesce(reliable, false)) AS reliable
-                      FROM ml_performance_metrics WHERE model_name = ? AND metric_name = 'accuracy' AND estimated
-                        AND data_split = 'production' AND ci_low IS NOT NULL AND ci_high IS NOT NULL
-                        AND CAST(window_start AS DATE) BETWEEN ? AND ?
-                      GROUP BY ALL ORDER BY day""", [model, day - timedelta(days=HISTORY_DAYS), day])
-    return tuple((r["day"].date(), float(r["low"]), float(r["high"]), bool(r["reliable"]))
-                 for r in rows.to_dict("records"))
+    records = rows.to_dict("records")  # DATEs arrive as Timestamps
+    points = tuple((r["day"].date(), bool(r["estimated"]), float(r["value"])) for r in records)
+    bounds = tuple((r["day"].date(), float(r["low"]), float(r["high"]), bool(r["reliable"])) for r in records
+                   if r["estimated"] and pd.notna(r["low"]) and pd.notna(r["high"]))
+    return points, bounds
 
 
 def _reference_accuracy(wh: Warehouse, model: str, version: str | None) -> float | None:
@@ -133,9 +130,10 @@ def read_report_data(wh: Warehouse, model: str, day: date, partition_key: str) -
         ref, cur = getattr(reference, part, None), current.get(f"current_{part}")
         return None if ref is None or cur is None else (ref, DatasetProfile.from_dict(json.loads(cur["payload"])))
 
+    points, bounds = _accuracy(wh, model, day)
     return ReportData(model, day, partition_key, version, summary, tuple(drift), pair("inputs"), pair("outputs"),
-                      _accuracy(wh, model, day), _reference_accuracy(wh, model, version),
-                      _alert_rows(wh, model, partition_key), _estimate_bounds(wh, model, day))
+                      points, _reference_accuracy(wh, model, version), _alert_rows(wh, model, partition_key),
+                      bounds)
 
 
 def draw_plots(data: ReportData) -> ReportPlots:

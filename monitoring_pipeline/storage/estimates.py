@@ -18,6 +18,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from monitoring_pipeline.core.estimation import metric_entries
+
 from .results import _num, _replace, write_metrics
 from .warehouse import Warehouse
 
@@ -46,7 +48,7 @@ def _realized(value) -> float | None:
 
 def estimate_entries(estimate: dict) -> dict[str, dict]:
     """The per-metric entries of an ``estimate_performance`` result (dicts with an ``estimate``)."""
-    entries = {name: e for name, e in estimate.items() if isinstance(e, dict) and "estimate" in e}
+    entries = metric_entries(estimate)
     if not entries:
         raise ValueError("the estimate has no metric entries (dicts with an 'estimate' key); "
                          f"its keys are {sorted(estimate)}")

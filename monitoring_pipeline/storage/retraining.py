@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from monitoring_pipeline.core.retraining import Decision, Observation, PastDecision
 
+from .results import _num
 from .warehouse import Warehouse
 
 _RANK = {"ok": 0, "info": 0, "warn": 1, "alert": 2}
@@ -52,28 +53,21 @@ def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None
            WHERE model_name = ? AND drift_type IN ('data', 'concept') AND (? IS NULL OR model_version = ?)
            GROUP BY ALL""", [model_name, version, version])
     accuracy = wh.read(
-        """SELECT CAST(window_start AS DATE)::VARCHAR AS day, avg(metric_value) AS accuracy
+        """SELECT CAST(window_start AS DATE)::VARCHAR AS day, estimated, avg(metric_value) AS value,
+                  min(ci_low) AS low, max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
            FROM ml_performance_metrics
-           WHERE model_name = ? AND metric_name = 'accuracy' AND NOT estimated AND data_split = 'production'
+           WHERE model_name = ? AND metric_name = 'accuracy' AND data_split = 'production'
              AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
            GROUP BY ALL""", [model_name, version, version])
-    estimated = wh.read(
-        """SELECT CAST(window_start AS DATE)::VARCHAR AS day, avg(metric_value) AS estimate, min(ci_low) AS low,
-                  max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
-           FROM ml_performance_metrics
-           WHERE model_name = ? AND metric_name = 'accuracy' AND estimated AND data_split = 'production'
-             AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
-           GROUP BY ALL""", [model_name, version, version])
-    days = sorted(set(drift["day"]) | set(accuracy["day"]) | set(estimated["day"]))
+    days = sorted(set(drift["day"]) | set(accuracy["day"]))
     levels = {(r.day, r.drift_type): int(r.level) for r in drift.itertuples()}
-    realized = {r.day: float(r.accuracy) for r in accuracy.itertuples()}
-    guesses = {r.day: r for r in estimated.itertuples() if r.day not in realized}  # labels take precedence
-    number = lambda v: None if v is None or v != v else float(v)  # noqa: E731  (NULL arrives as NaN)
+    realized = {r.day: float(r.value) for r in accuracy.itertuples() if not r.estimated}
+    guesses = {r.day: r for r in accuracy.itertuples() if r.estimated and r.day not in realized}  # labels first
     return [Observation(window=d, at=datetime.fromisoformat(d) + timedelta(days=1),
                         drift=_LEVEL[levels.get((d, "data"), 0)], concept=_LEVEL[levels.get((d, "concept"), 0)],
                         accuracy=realized.get(d),
                         baseline_accuracy=baseline_accuracy if d in realized or d in guesses else None,
-                        **({"estimated_accuracy": number(guesses[d].estimate), "estimate_low": number(guesses[d].low),
-                            "estimate_high": number(guesses[d].high), "estimate_reliable": bool(guesses[d].reliable)}
+                        **({"estimated_accuracy": _num(guesses[d].value), "estimate_low": _num(guesses[d].low),
+                            "estimate_high": _num(guesses[d].high), "estimate_reliable": bool(guesses[d].reliable)}
                            if d in guesses else {}))
             for d in days]
