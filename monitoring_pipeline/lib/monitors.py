@@ -7,7 +7,7 @@ a message a person can act on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .monitor_checks import (  # noqa: F401  (re-exported: the constants are par
     check_number,
     fail,
 )
+from .ownership import check_owners, check_tags, run_tags
 
 @dataclass(frozen=True)
 class Source:
@@ -93,6 +94,10 @@ class Monitor:
     # What a promoted version is judged against: "validation" (the labeled days that proved it
     # better), "training" (its training data) or "first_window" (the first window it serves).
     reference_on_promotion: str = "validation"
+    # Who answers for this model, and labels for its runs: the runs of its partitions carry
+    # them as run tags (lib/ownership.py says why not the shared assets).
+    owners: tuple[str, ...] = ()  # e-mail addresses or "team:<name>"
+    tags: dict = field(default_factory=dict)  # str -> str, Dagster's tag rules
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class MonitorsConfig:
     monitors: tuple[Monitor, ...]
     retention_days: int = 30
     path: str | None = None
+    owners: tuple[str, ...] = ()  # project-level: on every asset (the window assets are shared by the models)
+    tags: dict = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -111,6 +118,11 @@ class MonitorsConfig:
             if m.name == name:
                 return m
         raise KeyError(f"no monitored model named {name!r}; known: {', '.join(self.names)}")
+
+
+def monitor_run_tags(m: Monitor) -> dict[str, str]:
+    """The run tags of a monitor's runs: its tags and ``monitoring/owners``."""
+    return run_tags(m.owners, m.tags)
 
 
 def alert_policy(m: Monitor) -> AlertPolicy:
@@ -149,6 +161,7 @@ def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
         if "reference" not in raw:
             fail(name, "reference", "is required")
         monitor = build_section(Monitor, raw, name, "")
+        monitor = replace(monitor, owners=check_owners(monitor.owners, name), tags=check_tags(monitor.tags, name))
         check_monitor(monitor)
         monitors.append(monitor)
     names = [m.name for m in monitors]
@@ -157,7 +170,8 @@ def parse_monitors(data: dict, path: str | None = None) -> MonitorsConfig:
         raise MonitorConfigError(f"monitor {duplicate!r}: field 'name' is used twice")
     retention = data.get("retention_days", 30)
     check_number("*", "retention_days", retention, 1, 100_000, integer=True)
-    return MonitorsConfig(start, tuple(monitors), int(retention), path)
+    return MonitorsConfig(start, tuple(monitors), int(retention), path, owners=check_owners(data.get("owners")),
+                          tags=check_tags(data.get("tags")))
 
 
 def load_monitors(path: Path | str) -> MonitorsConfig:
