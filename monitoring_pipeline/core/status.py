@@ -10,11 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .drift import describe_features, ranked_drifted
+from .drift import ranked_drifted
+from .rounding import fmt_sig
+
+JS = "jensenshannon"  # the common yardstick of every histogram feature (core.drift's drift_scores)
 
 
 def _drifted(drift: Mapping) -> list[dict]:
     return ranked_drifted(drift.get("features", []))
+
+
+def feature_effect(row: Mapping) -> str:
+    """A feature's effect in its method's unit and its JS yardstick, each named, e.g.
+    "contrast: wasserstein 1.18, JS 0.5244" ("carrier: jensenshannon 0.31" when JS is the method)."""
+    value = "beyond float range" if row.get("effect_size") is None else fmt_sig(row["effect_size"])
+    text = f"{row['name']}: {row['method']} {value}"
+    if row["method"] != JS and row.get("js") is not None:
+        text += f", JS {fmt_sig(row['js'])}"
+    return text
+
+
+def describe_effects(rows: Sequence[Mapping], limit: int = 3) -> str:
+    """The first ``limit`` features with their effects, e.g. "contrast: wasserstein 1.18, JS 0.5244;
+    brightness: wasserstein 0.56, JS 0.31 and 2 more"."""
+    named = "; ".join(feature_effect(r) for r in rows[:limit])
+    return named + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 def _pct(delta: float) -> str:
@@ -45,10 +65,10 @@ def monitoring_status(comparison: Mapping | None, drift: Mapping | None,
         drifted = _drifted(drift)
         if drift.get("status") == "alert":
             reasons.append(f"drift alert on {len(drifted)} of {drift.get('n_features', 0)} features: "
-                           f"{describe_features(drifted)}")
+                           f"{describe_effects(drifted)}")
             status = "fail" if status == "fail" else "warn"
         elif drift.get("status") == "warn":
-            reasons.append(f"moderate drift on {len(drifted)} features: {describe_features(drifted)}")
+            reasons.append(f"moderate drift on {len(drifted)} features: {describe_effects(drifted)}")
     if warnings:
         reasons.extend(warnings)
         status = "fail" if status == "fail" else "warn"
@@ -82,9 +102,9 @@ def summarize(
     if drift is not None:
         drifted = _drifted(drift)
         if drift.get("status") == "alert":
-            parts.append(f"severe drift on {len(drifted)} features ({describe_features(drifted)})")
+            parts.append(f"severe drift on {len(drifted)} features ({describe_effects(drifted)})")
         elif drift.get("status") == "warn":
-            parts.append(f"moderate drift on {len(drifted)} features ({describe_features(drifted)})")
+            parts.append(f"moderate drift on {len(drifted)} features ({describe_effects(drifted)})")
         else:
             parts.append("no severe drift detected")
     if not parts:

@@ -13,15 +13,45 @@ import dagster as dg
 
 from monitoring_pipeline.core.gates import GateVerdict, gate_verdicts
 from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.report import report_path
+from monitoring_pipeline.lib.settings import reports_dir
+from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import window_alerts
 from monitoring_pipeline.storage.runs import delete_artifact, save_artifact
 
+from .metadata import drifted_effects_line, gate_line
 from .partitions import window_of, window_partitions
 from .resources import WarehouseResource
 from .window_assets import GROUP
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 APPROVAL = "window_approval"
+
+
+def drifted_inputs(wh: Warehouse, partition_key: str) -> list[dict]:
+    """The window's drifted input features as stored by data_drift_report (name, method, effect
+    in the method's unit, severity), most drifted relative to its threshold first."""
+    rows = wh.read("""SELECT feature_name AS name, method, effect_size, severity FROM ml_drift_history
+                      WHERE asset_key = 'data_drift_report' AND drift_type = 'data' AND partition_key = ?
+                        AND drift_detected
+                      ORDER BY effect_size IS NOT NULL, effect_size / nullif(threshold, 0) DESC NULLS FIRST""",
+                   [partition_key])
+    return [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def gate_lines(wh: Warehouse, model: str, partition_key: str, verdicts: dict[str, GateVerdict]) -> dict[str, str]:
+    """One line per gate that did not pass: what failed in the window, and where its report is."""
+    report = report_path(reports_dir(), model, partition_key)
+    where = str(report) if report.exists() else None
+    lines = {}
+    for name, v in verdicts.items():
+        if v.passed:
+            continue
+        what = v.message.split(": ", 1)[-1]  # the worst alert's message
+        if name == "no_drift_alert":
+            what = drifted_effects_line(drifted_inputs(wh, partition_key)) or what
+        lines[name] = gate_line(name, partition_key, what, where, failed=v.blocks)
+    return lines
 
 
 def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
@@ -36,25 +66,29 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
         alerts = window_alerts(wh, window.model, window.partition_key, asset_key="monitoring_alerts")
         verdicts = gate_verdicts(alerts)
         blocked = [v.name for v in verdicts.values() if v.blocks]
+        lines = gate_lines(wh, window.model, window.partition_key, verdicts)
         gate = {"window": window.partition_key, "blocked_by": blocked,
-                "gates": {name: v.to_dict() for name, v in verdicts.items()}}
+                "gates": {name: v.to_dict() for name, v in verdicts.items()}, "lines": lines}
         save_artifact(wh, "report", "window_gate", payload=gate, model_name=window.model,
                       asset_key="window_gate", partition_key=window.partition_key)
         if blocked:  # an earlier approval of this window no longer holds
             delete_artifact(wh, APPROVAL, model_name=window.model, partition_key=window.partition_key)
         return dg.Output(gate, metadata={
             "blocked_by": ", ".join(blocked) or "nothing: the window may be released",
-            **{name: v.message for name, v in verdicts.items()}})
+            **{name: lines.get(name, v.message) for name, v in verdicts.items()}})
 
     def gate_check(name: str, description: str):
         @dg.asset_check(name=name, asset=window_gate, blocking=True, partitions_def=parts,
                         description=description)
-        def check(window_gate: dict) -> dg.AssetCheckResult:
+        def check(context: dg.AssetCheckExecutionContext, window_gate: dict) -> dg.AssetCheckResult:
             verdict = GateVerdict(**window_gate["gates"][name])
+            line = window_gate.get("lines", {}).get(name, verdict.message)
+            if not verdict.passed:  # the CLI prints this line just before Dagster's failure and traceback
+                (context.log.error if verdict.blocks else context.log.warning)(line)
             return dg.AssetCheckResult(
                 passed=verdict.passed, severity=ERROR if verdict.blocks else WARN,
-                description=verdict.message, metadata={
-                    "message": verdict.message, "features": ", ".join(verdict.features) or "none",
+                description=line, metadata={
+                    "message": line, "features": ", ".join(verdict.features) or "none",
                     "alerts": ", ".join(verdict.alert_ids) or "none"})
 
         return check

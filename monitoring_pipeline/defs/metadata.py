@@ -1,10 +1,18 @@
-"""Metadata a person reads in the Dagster UI, built from core's results."""
+"""Metadata a person reads in the Dagster UI, built from core's results.
+
+Every float shown is rounded to 4 significant digits (``rounded``); the warehouse keeps the
+exact values. A number's key names its unit where it has one (``max_drift_js``).
+"""
+
+import numbers
 
 import dagster as dg
 
 from monitoring_pipeline.core.drift import ranked_drifted
 from monitoring_pipeline.core.estimation import metric_entries
 from monitoring_pipeline.core.methods import FeaturePair
+from monitoring_pipeline.core.rounding import fmt_sig, round_sig
+from monitoring_pipeline.core.status import describe_effects
 from monitoring_pipeline.lib.plots import drift_plot, markdown_image
 
 
@@ -12,14 +20,29 @@ def _fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def rounded(metadata: dict) -> dict:
+    """``metadata`` with its floats rounded for people (4 significant digits): plain floats and
+    float ``MetadataValue``s; NaN and inf are kept as what they are. Other entries (None, ints,
+    text, tables) are left as they are."""
+    out = {}
+    for key, value in metadata.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+            out[key] = dg.MetadataValue.float(round_sig(value))
+        elif isinstance(value, dg.FloatMetadataValue) and value.value is not None:
+            out[key] = dg.MetadataValue.float(round_sig(value.value))
+        else:
+            out[key] = value
+    return out
+
+
 def drift_table(report: dict, limit: int = 10) -> str:
     """A Markdown table of the most drifted features, worst first."""
     rows = sorted(report["features"], key=lambda r: (-(r["drifted"]), -(r["js"] or 0.0)))[:limit]
-    lines = ["| feature | method | effect | threshold | p (adjusted) | JS | severity |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| feature | method | effect (method's unit) | threshold (method's unit) | p (adjusted) | "
+             "JS (yardstick) | severity |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['method']} | {_fmt(r['effect_size'], '.3f')} | {r['threshold']:.3f} | "
-                     f"{_fmt(r['p_value_adjusted'], '.2g')} | {_fmt(r['js'], '.3f')} | {r['severity']} |")
+        lines.append(f"| {r['name']} | {r['method']} | {fmt_sig(r['effect_size'])} | {fmt_sig(r['threshold'])} | "
+                     f"{_fmt(r['p_value_adjusted'], '.2g')} | {fmt_sig(r['js'])} | {r['severity']} |")
     return "\n".join(lines)
 
 
@@ -31,19 +54,41 @@ def most_drifted_plot(report: dict, ref_profile, cur_profile) -> str | None:
         return None
     name = rows[0]["name"]
     pair = FeaturePair(name, rows[0]["kind"], ref_profile.features[name], cur_profile.features[name])
-    title = f"{name}: {rows[0]['method']} {rows[0]['effect_size']:.3f} ({rows[0]['severity']})"
+    title = f"{name}: {rows[0]['method']} {fmt_sig(rows[0]['effect_size'])} ({rows[0]['severity']})"
     return markdown_image(drift_plot(pair, title), f"{name} reference vs current")
 
 
-def drift_metadata(report: dict, ref_profile, cur_profile) -> dict:
+def drift_summary(report: dict) -> str:
+    """The report's one line with every named number in its unit, e.g. "drift alert on 2 of 5
+    features: contrast: wasserstein 1.18, JS 0.5244; brightness: wasserstein 0.56, JS 0.31"."""
+    drifted = ranked_drifted(report["features"])
+    if report.get("skipped") or not drifted:
+        return report["summary"]
+    return (f"drift {report['status']} on {len(drifted)} of {report['n_features']} features: "
+            f"{describe_effects(drifted)}")
+
+
+def drift_metadata(report: dict, ref_profile, cur_profile, version: str | None = None) -> dict:
+    """The drift report as the UI shows it. ``summary`` names each drifted feature's effect in its
+    method's unit and its JS yardstick; ``max_drift_js`` is the largest JS distance (the
+    report's ``max_drift``), ``max_drift_feature`` the feature it belongs to."""
+    drifted = ranked_drifted(report["features"])
+    scores = report.get("drift_scores") or {}
+    top = max(scores, key=scores.get) if scores else None
     metadata = {
-        "summary": dg.MetadataValue.text(report["summary"]),
+        "summary": dg.MetadataValue.text(drift_summary(report)),
         "status": dg.MetadataValue.text(report["status"]),
         "n_features": dg.MetadataValue.int(report["n_features"]),
         "n_drifted": dg.MetadataValue.int(report["n_drifted"]),
-        "max_drift": dg.MetadataValue.float(float(report["max_drift"])),
+        "drift_share": dg.MetadataValue.float(round_sig(float(report["drift_share"]))),
+        "max_drift_js": dg.MetadataValue.float(round_sig(float(report["max_drift"]))),
+        "max_drift_feature": top or "none",
         "most_drifted": dg.MetadataValue.md(drift_table(report)),
     }
+    if drifted:
+        metadata["drifted_effects"] = describe_effects(drifted, limit=len(drifted))
+    if version is not None:
+        metadata["model_version"] = str(version)
     plot = most_drifted_plot(report, ref_profile, cur_profile)
     if plot:
         metadata["plot"] = dg.MetadataValue.md(plot)
@@ -103,4 +148,20 @@ def estimate_metadata(estimate: dict | None, why_not: str = "") -> dict:
     if support.get("domain_auc") is not None:
         out["domain_auc"] = float(support["domain_auc"])
         out["effective_reference_rows"] = float(support["ess"])
-    return out
+    return rounded(out)
+
+
+def gate_line(check: str, where: str, what: str, report: str | None, *, failed: bool = True) -> str:
+    """A gate's verdict in one line, e.g. "no_drift_alert failed for 2026-01-04|digits_classifier:
+    contrast wasserstein 2.59 (alert), brightness wasserstein 0.56 (alert); report: <path>". The
+    check's description and the ERROR line a CI log shows both carry it."""
+    line = f"{check} {'failed' if failed else 'warned'} for {where}: {' '.join(what.split())}"
+    return f"{line}; report: {report}" if report else line
+
+
+def drifted_effects_line(rows: list[dict]) -> str:
+    """Drifted features as "contrast wasserstein 2.59 (alert), brightness wasserstein 0.56 (alert)",
+    from rows with ``name``, ``method``, ``effect_size`` and ``severity``, most drifted first."""
+    return ", ".join(f"{r['name']} {r['method']} "
+                     f"{'beyond float range' if r['effect_size'] is None else fmt_sig(r['effect_size'])} "
+                     f"({r['severity']})" for r in rows)

@@ -26,7 +26,7 @@ from monitoring_pipeline.storage.results import previous_windows, upsert_alerts
 from monitoring_pipeline.storage.runs import save_artifact
 
 from .alerting import deliver, report_metadata
-from .metadata import markdown_table
+from .metadata import markdown_table, rounded
 from .partitions import window_partitions
 from .quality import window_quality
 from .resources import WarehouseResource
@@ -99,9 +99,14 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         save_artifact(step.wh, "report", "monitoring_summary", payload=summary, model_name=step.monitor.name,
                       model_version=step.monitor.champion, asset_key="monitoring_summary", **step.keys)
         context.log.info(f"{step.window.partition_key}: {status.upper()} - {sentence}")
-        return dg.Output(summary, metadata={
+        return dg.Output(summary, metadata=rounded({
             "status": status, "summary": sentence, "model_version": str(step.monitor.champion),
-            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")})
+            "served_by": dg.MetadataValue.json(summary["served_by"]),
+            "max_drift_js": float(data_drift_report["max_drift"]),
+            "drift_share": float(data_drift_report["drift_share"]),
+            **{k: float(v) for k, v in (eval_metrics["metrics"] or {}).items()
+               if k in ("accuracy", "f1_macro", "rmse") and isinstance(v, (int, float))},
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}))
 
     @dg.asset(partitions_def=parts, group_name=GROUP,
               ins={name: dg.AssetIn(name) for name in (*inputs, "monitoring_summary")})

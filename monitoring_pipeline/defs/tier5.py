@@ -10,6 +10,7 @@ import dagster as dg
 from monitoring_pipeline.lib.tier5 import run_tier5
 from monitoring_pipeline.storage.runs import save_artifact
 
+from .metadata import gate_line, rounded
 from .resources import WarehouseResource
 
 
@@ -54,21 +55,37 @@ def tier5_report(context: dg.AssetExecutionContext, config: Tier5Config,
     context.log.info(f"Tier 5 {result['status'].upper()} (run {result['run_id']}): {result['summary']}")
     for reason in result["reasons"]:
         context.log.info(f"  - {reason}")
-    return dg.Output(result, metadata={
+    return dg.Output(result, metadata=rounded({
         "status": result["status"], "summary": result["summary"], "run_id": result["run_id"],
-        "profile_artifact_id": result["profile_artifact_id"],
+        "model_version": str(result["candidate_version"]), "profile_artifact_id": result["profile_artifact_id"],
         **{k: v for k, v in result["eval_metrics"].items() if k in ("accuracy", "f1_macro", "roc_auc")},
-    })
+        **({"max_drift_js": float(result["drift"]["max_drift"])} if result["drift"] else {}),
+    }))
+
+
+def tier5_line(report: dict) -> str:
+    """The gate's verdict in one line: "tier5_report_status_is_not_fail failed for Tier 5 run 3
+    (digits, candidate logistic_regression): accuracy regressed by -29.6% (0.980 -> 0.683); ...;
+    report: artifact 7 in <warehouse> (...)"; on "ok", the summary."""
+    if report["status"] == "ok":
+        return f"passed: {report['summary']}"
+    where = f"Tier 5 run {report['run_id']} ({report['task_name']}, candidate {report['candidate_version']})"
+    return gate_line("tier5_report_status_is_not_fail", where, "; ".join(report["reasons"]) or report["summary"],
+                     report.get("report"), failed=report["status"] == "fail")
 
 
 @dg.asset_check(asset=tier5_report, blocking=True)
-def tier5_report_status_is_not_fail(tier5_report: dict) -> dg.AssetCheckResult:
+def tier5_report_status_is_not_fail(context: dg.AssetCheckExecutionContext,
+                                    tier5_report: dict) -> dg.AssetCheckResult:
     """ERROR on "fail" (a regression), WARN on "warn" (a drift alert)."""
-    status = tier5_report["status"]
+    status, line = tier5_report["status"], tier5_line(tier5_report)
+    if status != "ok":  # the CLI prints this line just before Dagster's failure and traceback
+        (context.log.error if status == "fail" else context.log.warning)(line)
     return dg.AssetCheckResult(
         passed=status == "ok",
         severity=dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN,
-        metadata={"status": status, "summary": tier5_report["summary"],
+        description=line,
+        metadata={"status": status, "message": line, "summary": tier5_report["summary"],
                   "reasons": "; ".join(tier5_report["reasons"]) or "none"})
 
 

@@ -120,6 +120,8 @@ def run_tier5(wh: Warehouse, cfg: dict, dagster_run_id: str | None = None) -> di
               *(drift_alerts(drift, "data", **where) if drift else [])]
     upsert_alerts(wh, alerts, **keys)  # the record is complete before the gate decides
     result["alerts"] = [a.to_dict() for a in alerts]
-    save_artifact(wh, "report", "tier5_report", payload=result, run_id=run_id, model_name=name,
-                  model_version=version, **{k: keys[k] for k in ("asset_key", "partition_key")})
+    report_id = save_artifact(wh, "report", "tier5_report", payload=result, run_id=run_id, model_name=name,
+                              model_version=version, **{k: keys[k] for k in ("asset_key", "partition_key")})
+    # where a person finds the stored report: the SQL that reads it back
+    result["report"] = f"artifact {report_id} in {wh.path} (SELECT payload FROM artifacts WHERE artifact_id = {report_id})"
     return result

@@ -41,7 +41,7 @@ def test_summary_sentences():
     assert summarize(comparison=improved, drift=drift("ok")) == (
         "Candidate improved accuracy by +3.0%, no severe drift detected")
     assert summarize(comparison=regressed, drift=drift("alert", ["x"])) == (
-        "Candidate regressed accuracy by -10.0%, severe drift on 1 features (x (jensenshannon 0.30))")
+        "Candidate regressed accuracy by -10.0%, severe drift on 1 features (x: jensenshannon 0.3)")
     unchanged = compare_models({"accuracy": 0.80}, {"accuracy": 0.805})
     assert summarize(comparison=unchanged) == "Candidate left accuracy unchanged (+0.5%)"
     assert summarize(eval_metrics={"accuracy": 0.76, "f1_macro": 0.7}) == "Model accuracy 0.760, f1_macro 0.700"
