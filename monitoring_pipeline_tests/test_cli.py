@@ -93,6 +93,18 @@ def tier5_config(tmp_path, name, **overrides):
     return str(path)
 
 
+def failure_line(output: str, start: str) -> str:
+    """The one ERROR line of a failed gate that begins with ``start``; it is the last ERROR line
+    before the step's failure and its traceback."""
+    lines = output.splitlines()
+    errors = [i for i, text in enumerate(lines) if " - ERROR - " in text]
+    found = [i for i in errors if f" - {start}" in lines[i]]
+    assert len(found) == 1, "\n".join(lines[i] for i in errors)
+    after = [i for i in errors if i > found[0]]
+    assert after and "STEP_FAILURE" in lines[after[0]], lines[after[0]] if after else "no failure after it"
+    return start + lines[found[0]].split(f" - {start}", 1)[1]
+
+
 def test_tier5_gate_exit_status(tmp_path):
     example = str(ROOT / "configs" / "example_tiers_monitoring.yaml")
     good = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "tier5_monitoring_job", "-c", example)
@@ -108,6 +120,9 @@ def test_tier5_gate_exit_status(tmp_path):
     assert bad.returncode != 0
     assert "Candidate regressed accuracy by" in bad.stdout
     assert "tier5_report_status_is_not_fail" in bad.stderr
+    # The CLI output says why in one line, logged at ERROR before Dagster's failure and traceback.
+    line = failure_line(bad.stderr, "tier5_report_status_is_not_fail failed for Tier 5 run 3 (digits, candidate ")
+    assert "accuracy regressed by -" in line and re.search(r"; report: artifact \d+ in .*w\.duckdb", line)
     wh = Warehouse(tmp_path / "w.duckdb")
     assert wh.read("SELECT run_id FROM runs ORDER BY run_id")["run_id"].tolist() == [1, 2, 3]
     verdicts = wh.read("SELECT run_id, any_value(verdict) AS v FROM model_comparisons GROUP BY 1 ORDER BY 1")
@@ -324,3 +339,17 @@ def test_an_old_schema_is_named_and_migrate_brings_it_up(tmp_path, monkeypatch):
     assert migrated.returncode == 0 and f"schema version {LATEST}" in migrated.stdout, migrated.stderr
     listed = cli(path, "alerts", "list")
     assert listed.returncode == 0 and listed.stdout.strip() == "no open alerts", listed.stderr
+
+
+def test_a_drift_gate_failure_is_one_line_in_the_cli_output(tmp_path, monkeypatch):
+    from monitoring_pipeline_tests.defs.conftest import DAY, file_monitor, traffic_file, write_monitors
+
+    traffic = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
+    monkeypatch.setenv("MONITORING_MONITORS", str(write_monitors(tmp_path / "monitors.yaml", file_monitor(traffic))))
+    out = dagster(tmp_path, "-m", "monitoring_pipeline", "-j", "monitoring_job", *window(str(DAY)))
+    assert out.returncode != 0
+    line = failure_line(out.stderr, f"no_drift_alert failed for {DAY}|{MODEL}: ")
+    for feature in ("mean radius", "mean perimeter", "mean area"):
+        assert re.search(feature + r" wasserstein \d+(\.\d+)? \(alert\)", line), line
+    report = Path(os.environ["MONITORING_REPORTS"]) / MODEL / f"{DAY}_{MODEL}.html"
+    assert line.endswith(f"; report: {report}") and report.exists()
