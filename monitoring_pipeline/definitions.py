@@ -9,6 +9,7 @@ from monitoring_pipeline.defs.checks import build_checks
 from monitoring_pipeline.defs.gate_assets import build_gate_assets
 from monitoring_pipeline.defs.loop import build_loop
 from monitoring_pipeline.defs.operations import build_jobs, build_schedules
+from monitoring_pipeline.defs.ownership import with_ownership
 from monitoring_pipeline.defs.performance_assets import build_performance_assets
 from monitoring_pipeline.defs.reference_assets import build_reference_assets
 from monitoring_pipeline.defs.resources import WarehouseResource
@@ -33,8 +34,9 @@ def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | Non
     alert_jobs, alert_schedules = build_alerting(config)
     gate_assets, gate_checks = build_gate_assets(config)
     return dg.Definitions(
-        assets=[*build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
-                *build_summary_assets(config), *gate_assets, tier5_report, tier5_deployment],
+        assets=with_ownership(config, [
+            *build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
+            *build_summary_assets(config), *gate_assets, tier5_report, tier5_deployment]),
         asset_checks=[*build_checks(config), *gate_checks, tier5_report_status_is_not_fail],
         jobs=[*jobs.values(), *loop_jobs.values(), *alert_jobs.values(), build_story(config), tier5_monitoring_job],
         schedules=[*build_schedules(config, jobs), *alert_schedules],

@@ -2,6 +2,7 @@
 digest, and acknowledgement as a job."""
 
 import dagster as dg
+from pydantic import Field
 
 from monitoring_pipeline.alerts import AlertPolicy, redact
 from monitoring_pipeline.lib.monitors import MonitorsConfig, alert_policy
@@ -46,8 +47,8 @@ def report_metadata(report: Report | None) -> dict:
 
 
 class AcknowledgeConfig(dg.Config):
-    alert_id: str
-    by: str
+    alert_id: str = Field(description="The open alert's id (ml_monitoring_alerts.alert_id).")
+    by: str = Field(description="Who acknowledges it, as recorded.")
 
 
 def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:

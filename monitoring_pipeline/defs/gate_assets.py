@@ -57,7 +57,8 @@ def gate_lines(wh: Warehouse, model: str, partition_key: str, verdicts: dict[str
 def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     parts = window_partitions(config)
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=["monitoring_summary", "monitoring_alerts"])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=["monitoring_summary", "monitoring_alerts"],
+              kinds={"duckdb"})
     def window_gate(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[dict]:
         """The window's verdict per gate, read from the alerts stored for it (the checks on this
         asset are the blocking gates)."""
@@ -93,7 +94,7 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
 
         return check
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[window_gate])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[window_gate], kinds={"duckdb"})
     def approved_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The window released to downstream consumers: materialized only when every blocking
         gate passed (a failed gate skips it, and removes an earlier approval)."""

@@ -12,13 +12,14 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 import dagster as dg
+from pydantic import Field
 
 from monitoring_pipeline.alerts import redact
 from monitoring_pipeline.core.alert_rules import Alert, alert_id
 from monitoring_pipeline.core.retraining import decide_retraining
 from monitoring_pipeline.demo.drift import inject
 from monitoring_pipeline.lib import loop
-from monitoring_pipeline.lib.monitors import MonitorsConfig, retraining_policy
+from monitoring_pipeline.lib.monitors import MonitorsConfig, monitor_run_tags, retraining_policy
 from monitoring_pipeline.models import CheckpointError, read_card
 from monitoring_pipeline.storage import registry
 from monitoring_pipeline.storage.results import upsert_alerts
@@ -32,30 +33,32 @@ MONITORING_JOBS = ("monitoring_job", "tier5_monitoring_job", "simulate_traffic_j
 
 
 class RetrainConfig(dg.Config):
-    model: str
-    reason: str = "requested"
-    now: str | None = None  # ISO date-time the fresh data ends at (default: now)
+    model: str = Field(description="The served model to retrain (a monitor of monitors.yaml with a 'model').")
+    reason: str = Field("requested", description="Why, as recorded with the retraining.")
+    now: str | None = Field(None, description="ISO date-time the fresh data ends at (default: now).")
 
 
 class DriftConfig(dg.Config):
-    kind: str  # shift | scale (tabular), brightness | noise | rotation (vision)
-    size: float
-    day: int = 0  # the first simulated day (0-based) it applies to
+    kind: str = Field(description="shift | scale (tabular), brightness | noise | rotation (vision).")
+    size: float = Field(description="Standard deviations, a factor, a pixel offset or degrees.")
+    day: int = Field(0, description="The first simulated day (0-based) it applies to.")
 
 
 class SimulateConfig(dg.Config):
-    model: str
-    days: int = 7
-    start_date: str | None = None  # the first simulated day (default: the monitors' start_date)
-    first_data_day: int = 0  # which day of the data set the first simulated day serves
-    label_delay_hours: float = 24.0
-    drift: DriftConfig | None = None
-    second_drift: DriftConfig | None = None  # a further shift, on top of the first from its own day
+    model: str = Field(description="The served model whose traffic is simulated.")
+    days: int = Field(7, description="Days of traffic to serve.")
+    start_date: str | None = Field(None, description="The first simulated day, ISO date (default: the monitors' "
+                                                     "start_date).")
+    first_data_day: int = Field(0, description="Which day of the data set the first simulated day serves.")
+    label_delay_hours: float = Field(24.0, description="Hours after a prediction until its label arrives.")
+    drift: DriftConfig | None = Field(None, description="A drift injected from its day on (none: no drift).")
+    second_drift: DriftConfig | None = Field(None, description="A further shift, on top of the first from its "
+                                                               "own day.")
 
 
 class RollbackConfig(dg.Config):
-    model: str
-    reason: str = "manual rollback"
+    model: str = Field(description="The served model whose previous champion is restored.")
+    reason: str = Field("manual rollback", description="Why, as recorded in the model registry.")
 
 
 def _served(config: MonitorsConfig, name: str):
@@ -170,7 +173,9 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
 
     served = [m for m in config.monitors if m.model is not None]
 
-    @dg.sensor(job=retrain_model_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=retrain_model_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Every minute: applies the retraining policy to each served model's monitored windows "
+                           "and launches retrain_model_job when it says so (deduplicated by run key).")
     def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         """Apply the retraining policy to every served model's monitored windows."""
         wh = warehouse.get()
@@ -201,12 +206,15 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
             if decision.launch:
                 requests.append(dg.RunRequest(run_key=decision.run_key, run_config={"ops": {"retrain_model": {
                     "config": {"model": monitor.name, "reason": decision.reason, "now": now.isoformat()}}}},
-                    tags={"monitoring/trigger": decision.trigger, "monitoring/model": monitor.name}))
+                    tags={**monitor_run_tags(monitor), "monitoring/trigger": decision.trigger,
+                          "monitoring/model": monitor.name}))
         if requests:
             return requests
         return dg.SkipReason(" | ".join(notes) or "no served models")
 
-    @dg.run_failure_sensor(monitor_all_code_locations=True, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.run_failure_sensor(monitor_all_code_locations=True, default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="A failed run of a monitoring job becomes a critical alert (a failed "
+                                       "blocking check has stored its own).")
     def monitoring_run_failure_sensor(context: dg.RunFailureSensorContext, warehouse: WarehouseResource):
         """A failed monitoring run becomes a critical alert, so nobody misses a silent gap."""
         run = context.dagster_run

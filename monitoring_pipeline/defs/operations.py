@@ -8,8 +8,9 @@ judges today's window so far, the daily run yesterday's complete one.
 from datetime import datetime, timedelta
 
 import dagster as dg
+from pydantic import Field
 
-from monitoring_pipeline.lib.monitors import MonitorsConfig
+from monitoring_pipeline.lib.monitors import MonitorsConfig, monitor_run_tags
 from monitoring_pipeline.storage.traffic import delete_raw_logs
 
 from .partitions import window_key
@@ -19,7 +20,8 @@ from .window_assets import GROUP
 
 def build_jobs(config: MonitorsConfig) -> dict:
     class RetentionConfig(dg.Config):
-        keep_days: int = config.retention_days
+        keep_days: int = Field(config.retention_days, description="Raw traffic (inference_log and labels) "
+                                                                  "older than this many days is deleted.")
 
     @dg.op
     def delete_old_raw_logs(context: dg.OpExecutionContext, config: RetentionConfig,
@@ -57,22 +59,27 @@ def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefin
     def requests(day, run_key_suffix: str):
         if day < start:
             return dg.SkipReason(f"{day} is before the monitors' start_date {start}")
-        return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model))
-                for model in scheduled]
+        return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model),
+                              tags=monitor_run_tags(config.monitor(model))) for model in scheduled]
 
-    @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["monitoring_job"], default_status=running)
+    @dg.schedule(cron_schedule="0 */6 * * *", job=jobs["monitoring_job"], default_status=running,
+                 description="Every 6 hours: today's window so far of each scheduled model (one run per model), "
+                             "drift with the window's whole record.")
     def data_drift_every_6_hours(context: dg.ScheduleEvaluationContext):
         """Today's window so far, every 6 hours (seed Phase 14, 14.5): drift with the window's whole
         record, so an intraday drift alert comes with its metrics, summary and diagnosis."""
         now = context.scheduled_execution_time
         return requests(now.date(), f"{now:%H}h")
 
-    @dg.schedule(cron_schedule="30 0 * * *", job=jobs["monitoring_job"], default_status=running)
+    @dg.schedule(cron_schedule="30 0 * * *", job=jobs["monitoring_job"], default_status=running,
+                 description="Daily at 00:30: yesterday's complete window of each scheduled model (one run per "
+                             "model and day): concept drift, metrics, comparison, summary and alerts.")
     def daily_monitoring(context: dg.ScheduleEvaluationContext):
         """Yesterday's complete window: concept drift, metrics, comparison, summary and alerts."""
         return requests((context.scheduled_execution_time - timedelta(days=1)).date(), "daily")
 
-    @dg.schedule(cron_schedule="0 3 * * 0", job=jobs["retention_job"], default_status=running)
+    @dg.schedule(cron_schedule="0 3 * * 0", job=jobs["retention_job"], default_status=running,
+                 description="Sundays at 03:00: delete raw traffic older than the retention; history tables stay.")
     def weekly_retention(context: dg.ScheduleEvaluationContext):
         """Weekly clean-up of raw traffic older than the retention; history tables are kept."""
         day = context.scheduled_execution_time.date()

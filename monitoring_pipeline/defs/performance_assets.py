@@ -85,7 +85,8 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
     parts = window_partitions(config)
     reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep],
+              kinds={"duckdb", "pandas", "sklearn", "torch"})
     def eval_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The champion's metrics on the window's labeled rows; before the labels, its metrics
@@ -116,7 +117,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             **estimate_metadata(estimate, why_not),
         })
 
-    @dg.asset(partitions_def=parts, group_name=GROUP)
+    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"})
     def baseline_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                             traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The candidate against the champion on the same labeled requests, with a verdict."""
@@ -154,7 +155,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             "summary": summarize(comparison=comparison), "verdict": comparison["status"],
             "metrics": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))), "n": len(both)})
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"})
     def concept_drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                              traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """Whether the feature-label relation moved: reference vs the window's labeled rows."""

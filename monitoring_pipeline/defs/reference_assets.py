@@ -13,7 +13,7 @@ from .resources import WarehouseResource
 
 
 def build_reference_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
-    @dg.asset(partitions_def=model_partitions(config), group_name="reference")
+    @dg.asset(partitions_def=model_partitions(config), group_name="reference", kinds={"duckdb", "sklearn", "torch"})
     def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Profiles of the reference inputs and the champion's reference outputs, stored once per version.
 

@@ -17,6 +17,7 @@ import shutil
 from datetime import date, timedelta
 
 import dagster as dg
+from pydantic import Field
 
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.paths import child
@@ -30,18 +31,22 @@ COLUMNS = ("day", "served by", "accuracy", "max drift", "status", "action")
 
 
 class StoryConfig(dg.Config):
-    model: str = "digits_classifier"
-    days: int = 9
-    start_date: str | None = None  # the first day (default: the monitors' start_date)
-    drift_kind: str = "rotation"  # shift | scale (tabular), brightness | noise | rotation (vision)
-    drift_size: float = 30.0  # standard deviations, a factor, a pixel offset or degrees
-    drift_day: int = 3  # the first drifted day, 0-based
+    model: str = Field("digits_classifier", description="The served model whose story is replayed (its "
+                                                        "history is cleared first).")
+    days: int = Field(9, description="Simulated days, one run of each job per day.")
+    start_date: str | None = Field(None, description="The first day, ISO date (default: the monitors' start_date).")
+    drift_kind: str = Field("rotation", description="shift | scale (tabular), brightness | noise | rotation "
+                                                    "(vision).")
+    drift_size: float = Field(30.0, description="The drift's size: standard deviations, a factor, a pixel "
+                                                "offset or degrees.")
+    drift_day: int = Field(3, description="The first drifted day, 0-based.")
     # A second, different shift on top of the first: drift must be caught again after the
     # promoted model's reference has followed it to the first shift's regime.
-    second_drift_kind: str | None = "noise"
-    second_drift_size: float = 0.3
-    second_drift_day: int = 7
-    label_delay_hours: float = 1.0
+    second_drift_kind: str | None = Field("noise", description="A second shift on top of the first (none: "
+                                                               "no second shift).")
+    second_drift_size: float = Field(0.3, description="The second shift's size.")
+    second_drift_day: int = Field(7, description="The second shift's first day, 0-based.")
+    label_delay_hours: float = Field(1.0, description="Hours after a prediction until its label arrives.")
 
 
 def day_summary(wh, model: str, day: str) -> dict:

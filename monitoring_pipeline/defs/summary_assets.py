@@ -75,7 +75,8 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     inputs = ("traffic_window", "data_drift_report", "prediction_drift_report", "concept_drift_report",
               "eval_metrics", "baseline_comparison")
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, ins={name: dg.AssetIn(name) for name in inputs})
+    @dg.asset(partitions_def=parts, group_name=GROUP, ins={name: dg.AssetIn(name) for name in inputs},
+              kinds={"duckdb", "pandas"})
     def monitoring_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
                            prediction_drift_report, concept_drift_report, eval_metrics,
                            baseline_comparison) -> dg.Output[dict]:
@@ -108,7 +109,7 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                if k in ("accuracy", "f1_macro", "rmse") and isinstance(v, (int, float))},
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}))
 
-    @dg.asset(partitions_def=parts, group_name=GROUP,
+    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"},
               ins={name: dg.AssetIn(name) for name in (*inputs, "monitoring_summary")})
     def monitoring_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
                           prediction_drift_report, concept_drift_report, eval_metrics, baseline_comparison,

@@ -6,6 +6,7 @@ comparison, the drift rows and the alerts are stored before the check decides.
 """
 
 import dagster as dg
+from pydantic import Field
 
 from monitoring_pipeline.lib.tier5 import run_tier5
 from monitoring_pipeline.storage.runs import save_artifact
@@ -15,7 +16,7 @@ from .resources import WarehouseResource
 
 
 class EvalOptions(dg.Config):
-    batch_size: int = 32
+    batch_size: int = Field(8, description="Eval examples per call of the candidate's predict_proba.")
 
 
 class CandidateOptions(dg.Config):
@@ -26,27 +27,38 @@ class CandidateOptions(dg.Config):
     registry records that directory, the path resolves under the models folder or to a
     registered directory, and the weights still have the sha256 the registry recorded."""
 
-    kind: str = "builtin"
-    name: str | None = "logistic_regression"
-    path: str | None = None
-    train_rows: int | None = None
-    version: str | None = None
+    kind: str = Field("builtin", description="builtin (a bundled model), predictions (a CSV/Parquet file with a "
+                                             "'prediction' column) or checkpoint (a trained model's directory).")
+    name: str | None = Field("logistic_regression", description="builtin: the bundled model, e.g. "
+                                                                "logistic_regression or random_forest.")
+    path: str | None = Field(None, description="predictions: the file; checkpoint: the model's directory, e.g. "
+                                               "data/models/digits_classifier/v1.")
+    train_rows: int | None = Field(None, description="builtin: train on this many rows only (default: all).")
+    version: str | None = Field(None, description="The candidate's version as recorded (default: from its "
+                                                  "name, file or model card).")
 
 
+# The defaults are configs/example_tiers_monitoring.yaml's values, so the Launchpad's default
+# config launches (test_ui_metadata checks both agree).
 class Tier5Config(dg.Config):
-    task_name: str
-    modality: str
-    tier: str = "5"
-    baseline_run_id: int | None = None
-    reference_profile_id: int | None = None
-    eval: EvalOptions = EvalOptions()
-    candidate: CandidateOptions = CandidateOptions()
-    regression_tolerance: float = 0.05
-    improvement_margin: float = 0.01
-    sample_size: int = 1000
+    task_name: str = Field("digits", description="The bundled eval task: breast_cancer (tabular), digits "
+                                                 "(vision) or trump_tweets (text).")
+    modality: str = Field("vision", description="The task's modality: tabular, vision or text.")
+    tier: str = Field("5", description="Must be 5: this job is the Tier 5 gate.")
+    baseline_run_id: int | None = Field(None, description="A run_id of the runs table: compare the candidate with "
+                                                          "that run's candidate (none: no comparison).")
+    reference_profile_id: int | None = Field(None, description="An artifact_id of a stored profile: check the "
+                                                               "eval set's drift against it (none: no drift check).")
+    eval: EvalOptions = Field(EvalOptions(), description="How the eval set is scored.")
+    candidate: CandidateOptions = Field(CandidateOptions(), description="The model under evaluation.")
+    regression_tolerance: float = Field(0.05, description="A metric drop beyond this against the baseline is a "
+                                                          "regression (fail).")
+    improvement_margin: float = Field(0.01, description="A gain beyond this against the baseline is an "
+                                                        "improvement.")
+    sample_size: int = Field(1000, description="Eval examples sampled for the drift profile.")
 
 
-@dg.asset(group_name="tier5")
+@dg.asset(group_name="tier5", kinds={"duckdb", "sklearn", "torch"})
 def tier5_report(context: dg.AssetExecutionContext, config: Tier5Config,
                  warehouse: WarehouseResource) -> dg.Output[dict]:
     """Evaluate the candidate, compare it with the baseline run, check drift; one status."""
@@ -89,7 +101,7 @@ def tier5_report_status_is_not_fail(context: dg.AssetCheckExecutionContext,
                   "reasons": "; ".join(tier5_report["reasons"]) or "none"})
 
 
-@dg.asset(group_name="tier5")
+@dg.asset(group_name="tier5", kinds={"duckdb"})
 def tier5_deployment(tier5_report: dict, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The candidate cleared for deployment: runs only when the Tier 5 gate did not fail."""
     run_id, version = tier5_report["run_id"], tier5_report["candidate_version"]

@@ -78,7 +78,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     parts = window_partitions(config)
     reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"})
     def traffic_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
         """The day's predictions of every model version, with the labels known so far."""
         step = Step(config, context, warehouse)
@@ -102,7 +102,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             "latency_p95_ms": service["latency_p95_ms"], "error_rate": service["error_rate"],
         })
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep])
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"})
     def current_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                         traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """Profiles of the window's served inputs (every version's requests) and of the outputs of
@@ -129,7 +129,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
 
     def drift_asset(name: str, drift_type: str, part: str, description: str):
         @dg.asset(name=name, partitions_def=parts, group_name=GROUP, deps=[reference_dep],
-                  description=description)
+                  description=description, kinds={"duckdb"})
         def report_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          current_profile: dict) -> dg.Output[dict]:
             step = Step(config, context, warehouse)
