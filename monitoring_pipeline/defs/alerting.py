@@ -14,6 +14,7 @@ from monitoring_pipeline.lib.sources import Window
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import acknowledge_alert
 
+from .origin import RUN_TAGS
 from .resources import WarehouseResource
 
 
@@ -71,11 +72,13 @@ def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:
             raise RuntimeError(redact(f"the digest e-mail failed: {result['error']}; its warnings stay owed"))
         return result
 
-    @dg.job(executor_def=dg.in_process_executor, description="Acknowledge an alert (config: alert_id, by).")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="Acknowledge an alert (config: alert_id, by).")
     def acknowledge_alert_job():
         acknowledge()
 
-    @dg.job(executor_def=dg.in_process_executor, description="E-mail the open warnings of the day.")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="E-mail the open warnings of the day.")
     def alert_digest_job():
         send_alert_digest()
 

@@ -26,6 +26,7 @@ from monitoring_pipeline.storage.results import upsert_alerts
 from monitoring_pipeline.storage.retraining import observations, past_decisions, record_decision
 
 from .alerting import deliver
+from .origin import RUN_TAGS, WINDOW_TAG
 from .resources import WarehouseResource
 
 MONITORING_JOBS = ("monitoring_job", "tier5_monitoring_job", "simulate_traffic_job",
@@ -159,15 +160,18 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
         context.log.info(f"{config.model}: rolled back from {before} to {after}")
         return {"from": before, "to": after}
 
-    @dg.job(executor_def=dg.in_process_executor, description="Retrain a served model; promote only a better one.")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="Retrain a served model; promote only a better one.")
     def retrain_model_job():
         retrain_model()
 
-    @dg.job(executor_def=dg.in_process_executor, description="Serve simulated days of real traffic.")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="Serve simulated days of real traffic.")
     def simulate_traffic_job():
         simulate_traffic()
 
-    @dg.job(executor_def=dg.in_process_executor, description="Restore the previous champion of a served model.")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="Restore the previous champion of a served model.")
     def rollback_model_job():
         rollback_model()
 
@@ -207,7 +211,8 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                 requests.append(dg.RunRequest(run_key=decision.run_key, run_config={"ops": {"retrain_model": {
                     "config": {"model": monitor.name, "reason": decision.reason, "now": now.isoformat()}}}},
                     tags={**monitor_run_tags(monitor), "monitoring/trigger": decision.trigger,
-                          "monitoring/model": monitor.name}))
+                          "monitoring/model": monitor.name,
+                          **({WINDOW_TAG: f"{decision.window}|{monitor.name}"} if decision.window else {})}))
         if requests:
             return requests
         return dg.SkipReason(" | ".join(notes) or "no served models")

@@ -13,6 +13,7 @@ from pydantic import Field
 from monitoring_pipeline.lib.monitors import MonitorsConfig, monitor_run_tags
 from monitoring_pipeline.storage.traffic import delete_raw_logs
 
+from .origin import RUN_TAGS
 from .partitions import window_key
 from .resources import WarehouseResource
 from .window_assets import GROUP
@@ -34,18 +35,20 @@ def build_jobs(config: MonitorsConfig) -> dict:
         context.log.info(f"retention: kept {config.keep_days} days, deleted {deleted}")
         return deleted
 
-    @dg.job(executor_def=dg.in_process_executor, description="Delete raw traffic older than the retention.")
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
+            description="Delete raw traffic older than the retention.")
     def retention_job():
         delete_old_raw_logs()
 
     return {
         "monitoring_job": dg.define_asset_job(
             "monitoring_job", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
+            run_tags=RUN_TAGS,
             description="The whole monitoring of one window: traffic, drift, metrics, comparison, summary, alerts, "
                         "then the blocking gates (a failed gate fails the run and skips approved_window)."),
         "reference_job": dg.define_asset_job(
             "reference_job", selection=dg.AssetSelection.assets("reference_profile"),
-            executor_def=dg.in_process_executor,
+            executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
             description="Rebuild a model's reference profiles."),
         "retention_job": retention_job,
     }

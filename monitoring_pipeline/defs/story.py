@@ -8,26 +8,43 @@ runs, as Dagster runs of this instance (so the UI shows them):
 2. ``monitoring_job`` for the day's partition: profiles, drift, performance, checks.
 3. A tick of ``retrain_on_drift_sensor`` (the sensor's own function, evaluated against
    this instance) and, for each run it requests, ``retrain_model_job`` with the
-   request's config and tags: what the daemon does when it runs.
+   request's config and tags, and the tags the daemon adds (the sensor's name, the run
+   key): what the daemon does when it runs, so the UI lists these runs under the sensor.
 
-Then it prints the timeline, one row per day, and stores it as the run's metadata.
+Every run carries the repository label of ``origin.RUN_TAGS`` (through its job), so it is
+listed under its job whether it was started here, by the CLI or by the daemon. The console
+shows one line per day, then the timeline: the story logs at INFO and its day runs only at
+CRITICAL (Dagster's ``loggers`` run config; their whole logs are in the UI). The timeline is
+also recorded as materializations of ``closed_loop_timeline``: one per day (its numbers, which
+the asset's plots draw), then the whole table with a plot of accuracy per day with the
+promotions marked.
 """
 
 import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
+import numpy as np
 
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.paths import child
-from monitoring_pipeline.lib.settings import models_dir
+from monitoring_pipeline.lib.plots import data_uri, markdown_image
+from monitoring_pipeline.lib.settings import models_dir, reports_dir
 from monitoring_pipeline.storage.replay import forget_model
 
+from .origin import RUN_KEY_TAG, RUN_TAGS
 from .partitions import window_key
 from .resources import WarehouseResource
 
 COLUMNS = ("day", "served by", "accuracy", "max drift", "status", "action")
+TIMELINE = dg.AssetKey("closed_loop_timeline")
+
+
+def console(level: str) -> dict:
+    """Run config of Dagster's default console logger at ``level`` (it logs DEBUG events otherwise)."""
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 class StoryConfig(dg.Config):
@@ -79,6 +96,39 @@ def format_timeline(rows: list[dict]) -> str:
     return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *map(line, cells)])
 
 
+def timeline_table(rows: list[dict]) -> dg.MetadataValue:
+    """The timeline as a table the UI renders (accuracy already formatted for people)."""
+    columns = [dg.TableColumn(c.replace(" ", "_"), "string") for c in COLUMNS]
+    return dg.MetadataValue.table(
+        [dg.TableRecord({c.replace(" ", "_"): "-" if r[c] is None else str(r[c]) for c in COLUMNS}) for r in rows],
+        schema=dg.TableSchema(columns))
+
+
+def timeline_plot(model: str, rows: list[dict]) -> tuple[Path, str]:
+    """Accuracy per day with each promotion marked, saved as reports/<model>/closed_loop_timeline.png;
+    returns its path and a data URI of the same PNG (for Markdown in the UI)."""
+    import matplotlib.pyplot as plt
+
+    days = [date.fromisoformat(r["day"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(days, [np.nan if r["accuracy"] is None else r["accuracy"] for r in rows], marker="o",
+            label="realized accuracy")
+    for day, row in zip(days, rows):
+        for version in row["promoted"]:
+            ax.axvline(day, color="tab:green", linestyle="--")
+            ax.annotate(f"{version} promoted", (day, 0.03), xytext=(-10, 0), textcoords="offset points",
+                        rotation=90, color="tab:green", fontsize=8)
+    ax.set_xticks(days, [d.isoformat() for d in days])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{model}: accuracy per day (dashed: a challenger promoted after that day's checks)", fontsize=9)
+    fig.autofmt_xdate()
+    path = child(reports_dir(), model, "closed_loop_timeline.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=90, bbox_inches="tight")
+    return path, data_uri(fig)
+
+
 def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
     @dg.op
     def run_story(context: dg.OpExecutionContext, config: StoryConfig, warehouse: WarehouseResource) -> list:
@@ -108,34 +158,47 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
                      if i >= config.drift_day else None)
             second = ({"kind": config.second_drift_kind, "size": config.second_drift_size, "day": 0}
                       if config.second_drift_kind and i >= config.second_drift_day else None)
+            # The day's line below says what its runs did (a failed gate, a crash: "run failed"); each
+            # run's whole log is in the UI. A crash of simulate or retrain fails this run with its error.
+            quiet = console("CRITICAL")
             served = simulate.execute_in_process(instance=context.instance, tags={"monitoring/model": monitor.name},
-                                                 run_config={"ops": {"simulate_traffic": {"config": {
+                                                 run_config={**quiet, "ops": {"simulate_traffic": {"config": {
                                                      "model": monitor.name, "days": 1, "start_date": day,
                                                      "first_data_day": i, "drift": drift,
                                                      "second_drift": second,
                                                      "label_delay_hours": config.label_delay_hours}}}})
             version = served.output_for_node("simulate_traffic")[0]["version"]
-            checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False,
+            checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False, run_config=quiet,
                                                     partition_key=window_key(day, monitor.name))
-            tick = sensor(dg.build_sensor_context(instance=context.instance, resources={"warehouse": warehouse}))
-            requests = [r for r in (tick if isinstance(tick, list) else [])
-                        if r.tags.get("monitoring/model") == monitor.name]
-            actions = []
+            # evaluate_tick, as the daemon does: the requests carry the sensor's name tag
+            tick = sensor.evaluate_tick(dg.build_sensor_context(instance=context.instance,
+                                                                resources={"warehouse": warehouse}))
+            requests = [r for r in tick.run_requests or [] if r.tags.get("monitoring/model") == monitor.name]
+            actions, promoted = [], []
             for request in requests:
-                outcome = retrain.execute_in_process(instance=context.instance, run_config=request.run_config,
-                                                     tags=request.tags).output_for_node("retrain_model")
+                tags = {**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}
+                outcome = retrain.execute_in_process(instance=context.instance, tags=tags,
+                                                     run_config={**quiet, **request.run_config}
+                                                     ).output_for_node("retrain_model")
+                verdict = outcome["verdict"].split(":")[0]
+                if verdict == "promoted":
+                    promoted.append(outcome["challenger"])
                 actions.append(f"{request.tags['monitoring/trigger']}: retrained {outcome['challenger']}, "
-                               f"{outcome['verdict'].split(':')[0]} ({outcome['challenger_accuracy']:.3f} vs "
+                               f"{verdict} ({outcome['challenger_accuracy']:.3f} vs "
                                f"{outcome['champion_accuracy']:.3f} on the holdout)")
-            if not actions and isinstance(tick, dg.SkipReason):
-                note = next((n for n in (tick.skip_message or "").split(" | ")
-                             if n.startswith(f"{monitor.name}: ")), "")
+            if not actions and tick.skip_message:
+                note = next((n for n in tick.skip_message.split(" | ") if n.startswith(f"{monitor.name}: ")), "")
                 actions.append(note.removeprefix(f"{monitor.name}: ").split("; ")[-1] or "-")
-            timeline.append({"day": day, "served by": version, **day_summary(wh, monitor.name, day),
-                             "status": _status(checked), "action": "; ".join(actions)})
-            row = timeline[-1]
-            context.log.info(f"{day}: accuracy {row['accuracy']}, drift {row['max_drift']}, {row['status']}, "
-                             f"{row['action']}")
+            row = {"day": day, "served by": version, **day_summary(wh, monitor.name, day),
+                   "status": _status(checked), "action": "; ".join(actions), "promoted": promoted}
+            timeline.append(row)
+            accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+            context.log.info(f"day {i + 1}/{config.days} {day}: served by {version}, accuracy {accuracy}, "
+                             f"max drift {row['max_drift'] or '-'}, {row['status']}; {row['action']}")
+            context.log_event(dg.AssetMaterialization(TIMELINE, description=f"{monitor.name} on {day}", metadata={
+                "day": day, "served_by": version, "accuracy": row["accuracy"], "max_drift": row["max_drift"] or "-",
+                "status": row["status"], "action": row["action"] or "-"}))
+        plot, uri = timeline_plot(monitor.name, timeline)
         for row in timeline:
             row["accuracy"] = None if row["accuracy"] is None else f"{row['accuracy']:.3f}"
             row["max drift"] = row.pop("max_drift")
@@ -144,13 +207,14 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             f", then {config.second_drift_kind} {config.second_drift_size:g} from day {config.second_drift_day + 1}"
             if config.second_drift_kind else "")
         print(f"\nThe closed loop of {monitor.name} ({shifts}):\n{table}\n", flush=True)
-        context.add_output_metadata({"timeline": dg.MetadataValue.md(
-            "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n" +
-            "\n".join("| " + " | ".join(str(r[c]) if r[c] is not None else "-" for c in COLUMNS) + " |"
-                      for r in timeline))})
+        metadata = {"timeline": timeline_table(timeline), "plot": dg.MetadataValue.path(str(plot)),
+                    "accuracy_per_day": dg.MetadataValue.md(markdown_image(uri, "accuracy per day"))}
+        context.log_event(dg.AssetMaterialization(TIMELINE, description=f"The closed loop of {monitor.name} "
+                                                  f"({shifts}), {config.days} days", metadata=metadata))
+        context.add_output_metadata(metadata)
         return timeline
 
-    @dg.job(executor_def=dg.in_process_executor,
+    @dg.job(executor_def=dg.in_process_executor, run_tags=RUN_TAGS, config=console("INFO"),
             description="The closed loop on real data: traffic, drift, the retraining sensor, promotion, recovery.")
     def closed_loop_job():
         run_story()

@@ -11,6 +11,7 @@ from pydantic import Field
 from monitoring_pipeline.lib.tier5 import run_tier5
 from monitoring_pipeline.storage.runs import save_artifact
 
+from .origin import RUN_TAGS
 from .metadata import gate_line, rounded
 from .resources import WarehouseResource
 
@@ -112,5 +113,5 @@ def tier5_deployment(tier5_report: dict, warehouse: WarehouseResource) -> dg.Mat
 
 tier5_monitoring_job = dg.define_asset_job(
     "tier5_monitoring_job", selection=dg.AssetSelection.assets(tier5_report, tier5_deployment),
-    executor_def=dg.in_process_executor,
+    executor_def=dg.in_process_executor, run_tags=RUN_TAGS,
     description="Tier 5: evaluate a candidate, compare with a baseline run, check drift (exits non-zero on fail).")
