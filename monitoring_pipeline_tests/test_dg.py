@@ -2,10 +2,14 @@
 `dg check defs` validates it, and `dg launch` of the Tier 5 gate exits as `dagster job execute` does
 with the same config: 0 when the candidate passes, non-zero when the blocking check fails."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ import yaml
 
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -22,9 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 def env_for(tmp_path) -> dict:
-    # VIRTUAL_ENV: dg warns when the project's .venv is not the activated one; the tests run in it.
     return {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"),
-            "MONITORING_MODELS": str(tmp_path / "models"), "VIRTUAL_ENV": sys.prefix}
+            "MONITORING_MODELS": str(tmp_path / "models")}
 
 
 def cli(tmp_path, *command) -> subprocess.CompletedProcess:
@@ -81,3 +85,58 @@ def test_dg_launch_exits_as_dagster_job_execute(tmp_path):
     # dagster job execute is superseded by dg launch in Dagster 1.13: only the old command warns.
     assert "SupersessionWarning" in passing["dagster"].stderr
     assert "SupersessionWarning" not in passing["dg"].stderr
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["data"]
+
+
+def default_signals() -> None:
+    # A shell that started pytest in the background may ignore SIGINT/SIGTERM, and children inherit
+    # that: dagster dev would then ignore the stop below.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.slow
+def test_dg_dev_serves_the_code_location_with_a_dg_launched_run(tmp_path):
+    init_dagster_home(tmp_path)  # the webserver and the daemon open it at once
+    launched = cli(tmp_path, "dg", "launch", "--job", "tier5_monitoring_job", "--config", str(EXAMPLE))
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    port = free_port()
+    log = (tmp_path / "dg_dev.log").open("w")
+    process = subprocess.Popen([str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT,
+                               env=env_for(tmp_path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=default_signals)
+    try:
+        deadline, up = time.monotonic() + 300, False
+        while not up and time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "dg_dev.log").read_text()[-3000:]
+            try:
+                up = urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5).status == 200
+            except OSError:
+                time.sleep(2)
+        assert up, "dg dev never answered on 127.0.0.1"
+        entries = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {"
+                                " ... on RepositoryLocation { repositories { name jobs { name } } } } } } } }")
+        [entry] = entries["workspaceOrError"]["locationEntries"]
+        [repository] = entry["locationOrLoadError"]["repositories"]
+        assert (entry["name"], repository["name"]) == ("monitoring_pipeline", "__repository__")
+        assert "tier5_monitoring_job" in {job["name"] for job in repository["jobs"]}
+        # The run dg launch made is listed under its job, as a dagster job execute run is.
+        runs = graphql(port, '{ pipelineOrError(params: {repositoryLocationName: "monitoring_pipeline", '
+                             'repositoryName: "__repository__", pipelineName: "tier5_monitoring_job"}) '
+                             '{ ... on Pipeline { runs { runId status } } } }')["pipelineOrError"]["runs"]
+        assert [run["status"] for run in runs] == ["SUCCESS"], runs
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # dagster dev's own shutdown, as on Ctrl-C
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        log.close()
