@@ -62,6 +62,16 @@ def test_dg_check_defs_loads_the_definitions(tmp_path):
     assert "All definitions loaded successfully." in out.stdout
 
 
+def test_dg_check_defs_fails_on_a_broken_monitors_file(tmp_path):
+    monitors = tmp_path / "monitors.yaml"
+    monitors.write_text(yaml.safe_dump({"start_date": "not a date", "monitors": []}))
+    out = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         env={**env_for(tmp_path), "MONITORING_MONITORS": str(monitors)})
+    assert out.returncode == 1, out.stdout[-2000:]
+    assert "Validation failed for code location monitoring_pipeline" in out.stdout
+    assert "MonitorConfigError" in out.stdout
+
+
 @pytest.mark.slow
 def test_dg_launch_exits_as_dagster_job_execute(tmp_path):
     init_dagster_home(tmp_path)
