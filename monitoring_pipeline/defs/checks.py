@@ -13,6 +13,7 @@ from monitoring_pipeline.core.service import service_metrics, slo_breaches
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import served_rows
 
+from .metadata import rounded
 from .partitions import window_of, window_partitions
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -36,10 +37,10 @@ def accuracy_slo_result(eval_metrics: dict, bound: float | None) -> dg.AssetChec
         else:
             message = f"estimated accuracy {value:.3f} is within its SLO of {bound:g}, labels pending"
         reliable = breach["reliable"] if breach is not None else bool(entry.get("reliable", estimate.get("reliable")))
-        return dg.AssetCheckResult(passed=breach is None, severity=WARN, metadata={
+        return dg.AssetCheckResult(passed=breach is None, severity=WARN, description=message, metadata=rounded({
             "estimate": entry.get("estimate"), "low": entry.get("low"), "high": entry.get("high"),
             "method": entry.get("method", estimate.get("method")), "reliable": reliable, "slo": bound,
-            "estimated": True, "message": message})
+            "estimated": True, "message": message}))
     accuracy = eval_metrics["metrics"].get("accuracy")
     breaches = slo_breaches({"accuracy": accuracy}, {"accuracy": bound}) if bound is not None else []
     if breaches:
@@ -52,8 +53,9 @@ def accuracy_slo_result(eval_metrics: dict, bound: float | None) -> dg.AssetChec
     if breaches and eval_metrics["estimated"]:
         message += " (estimated from confidences, labels pending)"
     return dg.AssetCheckResult(passed=not breaches, severity=WARN if eval_metrics["estimated"] else ERROR,
-                               metadata={"accuracy": accuracy, "slo": bound, "estimated": eval_metrics["estimated"],
-                                         "message": message})
+                               description=message, metadata=rounded({
+                                   "accuracy": accuracy, "slo": bound, "estimated": eval_metrics["estimated"],
+                                   "message": message}))
 
 
 def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
@@ -67,9 +69,9 @@ def build_checks(config: MonitorsConfig) -> list[dg.AssetChecksDefinition]:
             measured = service_metrics(served["latency_ms"], served["error"])
             bound = monitor.thresholds.slo.get(slo)
             breaches = slo_breaches(measured, {slo: bound}) if bound is not None else []
-            return dg.AssetCheckResult(passed=not breaches, severity=severity, metadata={
-                "measured": measured[slo], "slo": bound,
-                "message": breaches[0]["message"] if breaches else "within its SLO"})
+            message = breaches[0]["message"] if breaches else "within its SLO"
+            return dg.AssetCheckResult(passed=not breaches, severity=severity, description=message,
+                                       metadata=rounded({"measured": measured[slo], "slo": bound, "message": message}))
 
         return check
 

@@ -9,6 +9,8 @@ non-zero, so CI stops) and ``approved_window``, the window's release to downstre
 consumers, is skipped.
 """
 
+import json
+
 import dagster as dg
 
 from monitoring_pipeline.core.gates import GateVerdict, gate_verdicts
@@ -37,6 +39,18 @@ def drifted_inputs(wh: Warehouse, partition_key: str) -> list[dict]:
                       ORDER BY effect_size IS NOT NULL, effect_size / nullif(threshold, 0) DESC NULLS FIRST""",
                    [partition_key])
     return [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def served_versions(wh: Warehouse, model: str, partition_key: str) -> dict:
+    """The window's model version (the one that served most of it, whose reference judged it) and the
+    rows each version served, as monitoring_summary stored them."""
+    rows = wh.read("""SELECT payload->>'model_version' AS version, payload->>'served_by' AS served_by
+                      FROM artifacts WHERE name = 'monitoring_summary' AND model_name = ? AND partition_key = ?
+                      ORDER BY artifact_id DESC LIMIT 1""", [model, partition_key])
+    if rows.empty:
+        return {}
+    return {"model_version": str(rows["version"][0]), "served_by": dg.MetadataValue.json(
+        json.loads(rows["served_by"][0]) if rows["served_by"][0] else {})}
 
 
 def gate_lines(wh: Warehouse, model: str, partition_key: str, verdicts: dict[str, GateVerdict]) -> dict[str, str]:
@@ -76,6 +90,7 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
             delete_artifact(wh, APPROVAL, model_name=window.model, partition_key=window.partition_key)
         return dg.Output(gate, metadata={
             "blocked_by": ", ".join(blocked) or "nothing: the window may be released",
+            **served_versions(wh, window.model, window.partition_key),
             **{name: lines.get(name, v.message) for name, v in verdicts.items()}})
 
     def gate_check(name: str, description: str):
@@ -102,7 +117,8 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
         wh = warehouse.get()
         save_artifact(wh, "report", APPROVAL, payload={"window": window.partition_key, "run": context.run.run_id},
                       model_name=window.model, asset_key="approved_window", partition_key=window.partition_key)
-        return dg.MaterializeResult(metadata={"window": window.partition_key})
+        return dg.MaterializeResult(metadata={"window": window.partition_key,
+                                              **served_versions(wh, window.model, window.partition_key)})
 
     checks = [
         gate_check("data_quality_passed", "ERROR when the window's data fails its quality checks (empty window, "

@@ -15,7 +15,7 @@ from monitoring_pipeline.lib.sources import labels_of, model_inputs_of, version_
 from monitoring_pipeline.storage.estimates import record_window_performance
 from monitoring_pipeline.storage.results import replace_comparison, replace_concept_drift
 
-from .metadata import estimate_line, estimate_metadata, estimated_values, markdown_table
+from .metadata import estimate_line, estimate_metadata, estimated_values, markdown_table, rounded
 from .partitions import reference_mapping, window_partitions
 from .resources import WarehouseResource
 from .window_assets import GROUP, Step
@@ -108,14 +108,14 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
         result = {"metrics": metrics, "estimated": estimated, "estimate": estimate, "n_labeled": n_labeled,
                   "reference": reference, **({"estimate_unavailable": why_not} if why_not else {})}
         headline = {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc", "rmse") if metrics.get(k) is not None}
-        return dg.Output(result, metadata={
+        return dg.Output(result, metadata=rounded({
             "model_version": str(step.monitor.champion),
             "summary": summarize(eval_metrics=metrics) + (f" ({estimate_line(estimate)})" if estimated else ""),
             "estimated": estimated, "n_labeled": n_labeled,
             **{k: float(v) for k, v in headline.items()},
             **({"reference_accuracy": float(reference["accuracy"])} if "accuracy" in reference else {}),
             **estimate_metadata(estimate, why_not),
-        })
+        }))
 
     @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"})
     def baseline_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -153,6 +153,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                 for n, m in comparison["metrics"].items()]
         return dg.Output(comparison, metadata={
             "summary": summarize(comparison=comparison), "verdict": comparison["status"],
+            "model_version": str(champion), "candidate_version": str(candidate),
             "metrics": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))), "n": len(both)})
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"})
@@ -189,7 +190,8 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
                     "threshold": f"{s['threshold']:.3f}", "p": fmt(s["p_value"], ".2g"),
                     "p (Holm)": fmt(s["p_value_adjusted"], ".2g"), "severity": s["severity"]}
                    for s in result.signals()]
-        return dg.Output(result.to_dict(), metadata={
+        return dg.Output(result.to_dict(), metadata=rounded({
+            "model_version": str(monitor.champion),
             "summary": "; ".join(result.reasons) or "no concept drift",
             "severity": result.severity,
             "importance_correlation": result.importance_correlation,
@@ -200,6 +202,6 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             "n_permutations": result.n_permutations,
             "signals": dg.MetadataValue.md(markdown_table(signals, list(signals[0]))),
             "importances": dg.MetadataValue.md(markdown_table(top, ["feature", "reference", "current", "change"])),
-        })
+        }))
 
     return [eval_metrics, baseline_comparison, concept_drift_report]

@@ -13,7 +13,7 @@ from monitoring_pipeline.lib.sources import primary_version, served_rows, servin
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
-from .metadata import drift_metadata, skipped_report
+from .metadata import drift_metadata, rounded, skipped_report
 from .partitions import reference_mapping, window_of, window_partitions
 from .resources import WarehouseResource
 
@@ -95,12 +95,12 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         replace_metrics(step.wh, service, model_name=step.monitor.name, model_version=step.monitor.champion,
                         data_split="production", window_start=step.window.start, window_end=step.window.end,
                         estimated=False, asset_key="traffic_window", **step.keys)
-        return dg.Output(frame, metadata={
+        return dg.Output(frame, metadata=rounded({
             "rows": len(served), "labeled": int(served["label"].notna().sum()) if len(served) else 0,
             "model_version": str(step.monitor.champion), "served_by": dg.MetadataValue.json(versions_served(served)),
             "shadow_rows": len(frame) - len(served),
             "latency_p95_ms": service["latency_p95_ms"], "error_rate": service["error_rate"],
-        })
+        }))
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"})
     def current_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -153,7 +153,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                           current_period=step.window.day.isoformat(), asset_key=name, **step.keys)
             context.log.info(f"{step.window.partition_key}: {drift_type} drift {report['status']} - "
                              f"{report['summary']}")
-            return dg.Output(report, metadata=drift_metadata(report, ref_profile, cur_profile))
+            return dg.Output(report, metadata=drift_metadata(report, ref_profile, cur_profile, step.monitor.champion))
 
         return report_asset
 
