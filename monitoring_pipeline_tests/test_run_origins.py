@@ -17,10 +17,12 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
-from monitoring_pipeline.defs.origin import LOCATION, REPOSITORY_LABEL, SENSOR_NAME_TAG, WINDOW_TAG
+from monitoring_pipeline.defs.origin import (LOCATION, REPOSITORY_LABEL, REPOSITORY_LABEL_TAG, SENSOR_NAME_TAG,
+                                             WINDOW_TAG)
 from monitoring_pipeline_tests.dagster_home import init_dagster_home
 from monitoring_pipeline_tests.receivers import free_port
 
@@ -108,6 +110,19 @@ def test_the_story_runs_are_listed_under_their_jobs(story):
     assert len(job_runs(port, "simulate_traffic_job")) == DAYS
     closed = job_runs(port, "closed_loop_job")
     assert [r["status"] for r in closed] == ["SUCCESS"]
+
+
+@pytest.mark.integration
+def test_a_run_launched_from_the_ui_keeps_dagsters_own_label(story):
+    """Dagster labels a Launchpad run from its origin; our tag has that value, so the label stays one."""
+    data = graphql(story["port"], """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+        __typename ... on LaunchRunSuccess { run { runId } } } }""", {"p": {
+        "selector": {**REPO, "jobName": "acknowledge_alert_job"},
+        "runConfigData": {"ops": {"acknowledge": {"config": {"alert_id": "none", "by": "test"}}}}}})["launchRun"]
+    assert data["__typename"] == "LaunchRunSuccess", data  # queued: no daemon runs it here
+    assert [r["runId"] for r in job_runs(story["port"], "acknowledge_alert_job")] == [data["run"]["runId"]]
+    instance = dg.DagsterInstance.from_config(str(story["home"]))
+    assert instance.get_run_tags(tag_keys=[REPOSITORY_LABEL_TAG]) == [(REPOSITORY_LABEL_TAG, {REPOSITORY_LABEL})]
 
 
 @pytest.mark.integration
