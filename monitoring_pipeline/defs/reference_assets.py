@@ -8,6 +8,7 @@ from monitoring_pipeline.lib.references import build_reference, load_reference, 
 from monitoring_pipeline.lib.sources import serving_monitor
 from monitoring_pipeline.storage.runs import run_for_dagster
 
+from .metadata import rounded
 from .partitions import model_partitions
 from .resources import WarehouseResource
 
@@ -34,11 +35,11 @@ def build_reference_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             if ref is None:  # never stored whole (a store cut short): its next window builds it again
                 raise ValueError(f"{monitor.name} {monitor.champion} has no complete stored reference; "
                                  "its next window builds it")
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(metadata=rounded({
             "rows": ref.inputs.n_rows, "features": len(ref.inputs.features),
             "model_version": str(ref.version), "outputs": ref.outputs is not None,
             **{f"reference_{k}": float(v) for k, v in ref.metrics.items()
                if k in ("accuracy", "f1_macro", "roc_auc") and v is not None},
-        })
+        }))
 
     return [reference_profile]

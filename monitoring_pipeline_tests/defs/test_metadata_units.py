@@ -94,3 +94,18 @@ def test_a_drifted_window_names_units_rounds_for_people_and_keeps_exact_values(t
         assert meta["model_version"].value == "logistic_regression", node
     assert result.asset_materializations_for_node("window_gate")[0].metadata["served_by"].value == {
         "logistic_regression": 200}
+
+
+def test_the_reference_profile_metadata_is_rounded(warehouse):
+    from monitoring_pipeline.definitions import build_definitions
+
+    from .conftest import MODEL, bundled_monitor
+
+    defs = build_definitions(config_of(bundled_monitor()), warehouse)
+    result = dg.materialize([defs.get_assets_def("reference_profile")], partition_key=MODEL,
+                            resources={"warehouse": warehouse}, instance=dg.DagsterInstance.ephemeral())
+    meta = result.asset_materializations_for_node("reference_profile")[0].metadata
+    stored = warehouse.get().read("SELECT payload FROM artifacts WHERE name = 'reference_inputs'")
+    assert len(stored) == 1 and meta["model_version"].value == "logistic_regression"
+    floats = float_values(meta)
+    assert "reference_accuracy" in floats and all(round_sig(v) == v for v in floats.values()), floats
