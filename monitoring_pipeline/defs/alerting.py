@@ -4,7 +4,8 @@ digest, and acknowledgement as a job."""
 import dagster as dg
 from pydantic import Field
 
-from monitoring_pipeline.alerts import AlertPolicy, redact
+from monitoring_pipeline.alerts import AlertPolicy, channels_from_env, redact
+from monitoring_pipeline.alerts.channels import LogChannel
 from monitoring_pipeline.lib.monitors import MonitorsConfig, alert_policy
 from monitoring_pipeline.lib.notify import notify, send_digest
 from monitoring_pipeline.lib.plots import markdown_image
@@ -26,8 +27,15 @@ def deliver(wh: Warehouse, config: MonitorsConfig, model_name: str, log=None, wi
     """After a step stored alerts (or found none): send what the model's open alerts are
     owed, rewrite the Prometheus file and, for a window, its HTML report. A failed
     channel is logged (its reason redacted) and kept undelivered for the next run.
-    Returns the delivery outcomes and the report (None without a window)."""
-    outcomes = notify(wh, model_name, policy_for(config, model_name))
+    Returns the delivery outcomes and the report (None without a window).
+
+    With a step's ``log``, the "log" channel writes to it: an alert is in the run's own log
+    (the UI's run page and, at the run's console level, the terminal), not printed by
+    Python's last-resort handler on stderr, which no Dagster log level reaches."""
+    channels = channels_from_env()
+    if log is not None:
+        channels["log"] = LogChannel(logger=log)
+    outcomes = notify(wh, model_name, policy_for(config, model_name), channels)
     for o in outcomes:
         if o["status"] == "failed" and log is not None:
             log.warning(redact(f"alert {o['alert_id']} not delivered to {o['channel']}: {o['error']} "

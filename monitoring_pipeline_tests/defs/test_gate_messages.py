@@ -69,3 +69,18 @@ def test_tier5_line_names_the_run_the_reasons_and_the_report():
         "-29.6% (0.980 -> 0.683); f1_macro regressed by -30.8%; report: artifact 9 in /w.duckdb")
     assert tier5_line({**report, "status": "warn"}).startswith("tier5_report_status_is_not_fail warned for")
     assert tier5_line({**report, "status": "ok"}) == "passed: Candidate regressed accuracy by -29.6%"
+
+
+def test_the_log_channel_writes_each_alert_to_the_run_log_not_to_stderr(tmp_path, warehouse, caplog):
+    caplog.set_level("DEBUG", logger="monitoring_pipeline.alerts")
+    path = traffic_file(tmp_path / "t.csv", shift={"mean radius": 1.4, "mean perimeter": 1.4, "mean area": 1.8})
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_window(config_of(file_monitor(path)), warehouse, instance=instance)
+    alerts = warehouse.get().read("SELECT alert_id FROM ml_monitoring_alerts WHERE model_name = ?", [MODEL])
+    assert len(alerts) > 0
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30 and e.user_message]
+    for alert_id in alerts["alert_id"]:  # every alert's message is in the run's log, at WARNING
+        assert any(alert_id in w for w in warnings), alert_id
+    # not through the module's Python logger, which has no handler: Python's last resort would
+    # print each alert raw on stderr, past every Dagster log level
+    assert [r for r in caplog.records if r.name == "monitoring_pipeline.alerts"] == []
