@@ -41,7 +41,7 @@ from .resources import WarehouseResource
 COLUMNS = ("day", "served by", "accuracy", "max drift", "status", "action")
 TIMELINE = dg.AssetKey("closed_loop_timeline")
 # Declared so the catalog lists it; closed_loop_job records its materializations.
-timeline_spec = dg.AssetSpec(TIMELINE, group_name="closed_loop", kinds={"matplotlib"},
+timeline_spec = dg.AssetSpec(TIMELINE, group_name="closed_loop", kinds={"duckdb", "matplotlib"},
                              description="The closed loop's day-by-day record: one materialization per simulated day "
                                          "(accuracy, max drift, status, action), then the whole table and a plot "
                                          "of accuracy per day with the promotions marked.")

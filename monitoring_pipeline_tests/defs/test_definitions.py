@@ -26,6 +26,7 @@ ASSET_DEPS = {  # a snapshot of the asset graph: a change here is a change of th
     "approved_window": {"window_gate"},
     "tier5_report": set(),
     "tier5_deployment": {"tier5_report"},
+    "closed_loop_timeline": set(),  # recorded by closed_loop_job, one materialization per day
 }
 
 

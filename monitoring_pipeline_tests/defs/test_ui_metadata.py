@@ -21,7 +21,7 @@ from monitoring_pipeline.lib.settings import monitors_path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "example_tiers_monitoring.yaml"
-KNOWN_KINDS = {"duckdb", "pandas", "torch", "sklearn"}
+KNOWN_KINDS = {"duckdb", "pandas", "torch", "sklearn", "matplotlib"}  # matplotlib: the closed loop's timeline plot
 REPO = defs.get_repository_def()
 JOBS = [job for job in REPO.get_all_jobs() if not job.name.startswith("__")]  # __ASSET_JOB is Dagster's own
 
