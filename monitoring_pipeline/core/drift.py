@@ -22,6 +22,7 @@ from .noise import corrected, noise_floor
 from .text_effects import token_details
 from .columns import dtype_family
 from .profiles import DatasetProfile
+from .rounding import fmt_sig
 from .timestamps import time_cells
 from .stattests import CORRECTIONS, SignificanceResult, chi2_per_document, chi2_two_sample, ks_binned, welch_t
 
@@ -317,18 +318,29 @@ def ranked_drifted(rows: list[dict]) -> list[dict]:
     return sorted(drifted, key=rank)
 
 
-def describe_features(rows: list[dict], limit: int = 3) -> str:
-    """E.g. "dep_time (wasserstein 0.52), carrier (jensenshannon 0.31) and 2 more"."""
-    def effect(r):
-        return "beyond float range" if r["effect_size"] is None else f"{r['effect_size']:.2f}"
+JS = "jensenshannon"  # the common yardstick of every histogram feature (drift_scores)
 
-    named = ", ".join(f"{r['name']} ({r['method']} {effect(r)})" for r in rows[:limit])
+
+def feature_effect(row) -> str:
+    """A feature's effect in its method's unit and its JS yardstick, each named, e.g.
+    "contrast: wasserstein 1.182, JS 0.5244" ("carrier: jensenshannon 0.31" when JS is the method)."""
+    value = "beyond float range" if row.get("effect_size") is None else fmt_sig(row["effect_size"])
+    text = f"{row['name']}: {row['method']} {value}"
+    if row["method"] != JS and row.get("js") is not None:
+        text += f", JS {fmt_sig(row['js'])}"
+    return text
+
+
+def describe_effects(rows, limit: int = 3) -> str:
+    """The first ``limit`` features with their effects, e.g. "contrast: wasserstein 1.182, JS 0.5244;
+    brightness: wasserstein 0.56, JS 0.31 and 2 more"."""
+    named = "; ".join(feature_effect(r) for r in rows[:limit])
     return named + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 def drift_sentence(status: str, rows: list[dict]) -> str:
-    """E.g. "drift alert on 2 of 25 features: dep_time (wasserstein 0.52), ..."."""
+    """E.g. "drift alert on 2 of 25 features: dep_time: wasserstein 0.52, JS 0.2113; ..."."""
     drifted = ranked_drifted(rows)
     if not drifted:
         return f"no drift in {len(rows)} features"
-    return f"drift {status} on {len(drifted)} of {len(rows)} features: {describe_features(drifted)}"
+    return f"drift {status} on {len(drifted)} of {len(rows)} features: {describe_effects(drifted)}"

@@ -10,31 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .drift import ranked_drifted
-from .rounding import fmt_sig
-
-JS = "jensenshannon"  # the common yardstick of every histogram feature (core.drift's drift_scores)
-
+from .drift import describe_effects, ranked_drifted
 
 def _drifted(drift: Mapping) -> list[dict]:
     return ranked_drifted(drift.get("features", []))
-
-
-def feature_effect(row: Mapping) -> str:
-    """A feature's effect in its method's unit and its JS yardstick, each named, e.g.
-    "contrast: wasserstein 1.18, JS 0.5244" ("carrier: jensenshannon 0.31" when JS is the method)."""
-    value = "beyond float range" if row.get("effect_size") is None else fmt_sig(row["effect_size"])
-    text = f"{row['name']}: {row['method']} {value}"
-    if row["method"] != JS and row.get("js") is not None:
-        text += f", JS {fmt_sig(row['js'])}"
-    return text
-
-
-def describe_effects(rows: Sequence[Mapping], limit: int = 3) -> str:
-    """The first ``limit`` features with their effects, e.g. "contrast: wasserstein 1.18, JS 0.5244;
-    brightness: wasserstein 0.56, JS 0.31 and 2 more"."""
-    named = "; ".join(feature_effect(r) for r in rows[:limit])
-    return named + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 def _pct(delta: float) -> str:

@@ -12,7 +12,7 @@ from monitoring_pipeline.core.drift import ranked_drifted
 from monitoring_pipeline.core.estimation import metric_entries
 from monitoring_pipeline.core.methods import FeaturePair
 from monitoring_pipeline.core.rounding import fmt_sig, round_sig
-from monitoring_pipeline.core.status import describe_effects
+from monitoring_pipeline.core.drift import describe_effects
 from monitoring_pipeline.lib.plots import drift_plot, markdown_image
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from monitoring_pipeline.core.drift import compare_profiles
 from monitoring_pipeline.core.profiles import compute_dataset_profile, merge_profiles
+from monitoring_pipeline.core.rounding import fmt_sig
 
 
 def profile(data, modality="tabular", reference=None):
@@ -140,6 +141,8 @@ def test_a_real_shift_is_caught_with_severity_from_its_size():
     assert report["drift_share"] == pytest.approx(2 / 3)
     assert row(report, "large")["cur_mean"] == pytest.approx(1.0, abs=0.05)
     assert report["summary"].startswith("drift alert on 2 of 3 features: large")
+    large = row(report, "large")  # each number named by its unit: the method's effect and the JS yardstick
+    assert f"large: {large['method']} {fmt_sig(large['effect_size'])}, JS {fmt_sig(large['js'])}" in report["summary"]
     _check_rule(report)
 
 

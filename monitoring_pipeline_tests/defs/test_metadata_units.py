@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from monitoring_pipeline.core.rounding import fmt_sig, round_sig
-from monitoring_pipeline.core.status import describe_effects, feature_effect, summarize
+from monitoring_pipeline.core.drift import describe_effects, feature_effect
+from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.defs.metadata import rounded
 
 from .conftest import config_of, file_monitor, run_window, traffic_file
