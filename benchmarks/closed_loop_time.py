@@ -1,4 +1,4 @@
-"""Wall time of the README's first command's job: `dagster job execute` of closed_loop_job.
+"""Wall time of the README's first command's job: `dg launch --job closed_loop_job`.
 
     python benchmarks/closed_loop_time.py [--runs 3]
 
@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-DAGSTER = str(Path(sys.executable).parent / "dagster")
+DG = str(Path(sys.executable).parent / "dg")
+ROOT = Path(__file__).resolve().parents[1]  # dg finds the project by its pyproject.toml
 
 
 def main() -> None:
@@ -30,12 +31,13 @@ def main() -> None:
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DAGSTER_HOME": tmp, "MONITORING_WAREHOUSE": str(Path(tmp) / "w.duckdb"),
-               "MONITORING_MODELS": str(Path(tmp) / "models")}
+               "MONITORING_MODELS": str(Path(tmp) / "models"), "MONITORING_REPORTS": str(Path(tmp) / "reports"),
+               "MONITORING_METRICS": str(Path(tmp) / "metrics.prom")}
         print(f"{'run':>3} | {'seconds':>7} | {'retrainings':>11} | {'promoted':>8} | exit")
         for i in range(args.runs):
             started = time.perf_counter()
-            out = subprocess.run([DAGSTER, "job", "execute", "-m", "monitoring_pipeline", "-j", "closed_loop_job"],
-                                 cwd=tmp, env=env, capture_output=True, text=True)
+            out = subprocess.run([DG, "launch", "--job", "closed_loop_job"], cwd=ROOT, env=env, capture_output=True,
+                                 text=True)
             seconds = time.perf_counter() - started
             times.append(seconds)
             retrained = out.stdout.count(": retrained v")

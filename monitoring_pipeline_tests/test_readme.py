@@ -18,7 +18,9 @@ def readme_commands() -> list[str]:
 
 def test_readme_opens_with_the_main_job_and_the_test_command():
     main, tests = readme_commands()
-    assert "dagster job execute" in main and "-j closed_loop_job" in main
+    # dg launch: Dagster 1.13's command for it (`dagster job execute` still works, for CI, and
+    # prints a SupersessionWarning pointing here)
+    assert main.endswith(".venv/bin/dg launch --job closed_loop_job")
     assert "DAGSTER_HOME=$PWD/data/dagster_home" in main  # kept, so `dagster dev` shows the same runs
     assert "pytest" in tests
 
