@@ -9,8 +9,6 @@ non-zero, so CI stops) and ``approved_window``, the window's release to downstre
 consumers, is skipped.
 """
 
-import json
-
 import dagster as dg
 
 from monitoring_pipeline.core.gates import GateVerdict, gate_verdicts
@@ -18,7 +16,7 @@ from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.report import report_path
 from monitoring_pipeline.lib.settings import reports_dir
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline.storage.results import window_alerts
+from monitoring_pipeline.storage.results import drifted_inputs, summary_versions, window_alerts
 from monitoring_pipeline.storage.runs import delete_artifact, save_artifact
 
 from .metadata import drifted_effects_line, gate_line
@@ -30,27 +28,12 @@ ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 APPROVAL = "window_approval"
 
 
-def drifted_inputs(wh: Warehouse, partition_key: str) -> list[dict]:
-    """The window's drifted input features as stored by data_drift_report (name, method, effect
-    in the method's unit, severity), most drifted relative to its threshold first."""
-    rows = wh.read("""SELECT feature_name AS name, method, effect_size, severity FROM ml_drift_history
-                      WHERE asset_key = 'data_drift_report' AND drift_type = 'data' AND partition_key = ?
-                        AND drift_detected
-                      ORDER BY effect_size IS NOT NULL, effect_size / nullif(threshold, 0) DESC NULLS FIRST""",
-                   [partition_key])
-    return [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict("records")]
-
-
 def served_versions(wh: Warehouse, model: str, partition_key: str) -> dict:
-    """The window's model version (the one that served most of it, whose reference judged it) and the
-    rows each version served, as monitoring_summary stored them."""
-    rows = wh.read("""SELECT payload->>'model_version' AS version, payload->>'served_by' AS served_by
-                      FROM artifacts WHERE name = 'monitoring_summary' AND model_name = ? AND partition_key = ?
-                      ORDER BY artifact_id DESC LIMIT 1""", [model, partition_key])
-    if rows.empty:
+    """The window's model version and the rows each version served, as metadata."""
+    stored = summary_versions(wh, model, partition_key)
+    if stored is None:
         return {}
-    return {"model_version": str(rows["version"][0]), "served_by": dg.MetadataValue.json(
-        json.loads(rows["served_by"][0]) if rows["served_by"][0] else {})}
+    return {"model_version": stored[0], "served_by": dg.MetadataValue.json(stored[1])}
 
 
 def gate_lines(wh: Warehouse, model: str, partition_key: str, verdicts: dict[str, GateVerdict]) -> dict[str, str]:

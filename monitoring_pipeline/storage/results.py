@@ -249,3 +249,26 @@ def window_alerts(wh: Warehouse, model_name: str, partition_key: str, *, asset_k
     return _alerts(wh, """SELECT * FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ?
                           AND asset_key = ? ORDER BY created_at, alert_id""",
                    [model_name, partition_key, asset_key]).to_dict("records")
+
+
+def drifted_inputs(wh: Warehouse, partition_key: str) -> list[dict]:
+    """The window's drifted input features as stored by data_drift_report (name, method, effect
+    in the method's unit, severity), most drifted relative to its threshold first."""
+    rows = wh.read("""SELECT feature_name AS name, method, effect_size, severity FROM ml_drift_history
+                      WHERE asset_key = 'data_drift_report' AND drift_type = 'data' AND partition_key = ?
+                        AND drift_detected
+                      ORDER BY effect_size IS NOT NULL, effect_size / nullif(threshold, 0) DESC NULLS FIRST""",
+                   [partition_key])
+    return [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def summary_versions(wh: Warehouse, model_name: str, partition_key: str) -> tuple[str, dict] | None:
+    """The window's model version (the one that served most of it, whose reference judged it) and
+    the rows each version served, as its latest stored monitoring_summary holds them; None before
+    any summary."""
+    rows = wh.read("""SELECT payload->>'model_version' AS version, payload->>'served_by' AS served_by
+                      FROM artifacts WHERE name = 'monitoring_summary' AND model_name = ? AND partition_key = ?
+                      ORDER BY artifact_id DESC LIMIT 1""", [model_name, partition_key])
+    if rows.empty:
+        return None
+    return str(rows["version"][0]), json.loads(rows["served_by"][0]) if rows["served_by"][0] else {}
