@@ -5,6 +5,7 @@
     monitoring-pipeline alerts resolve <alert_id> --reason "<why>"
     monitoring-pipeline migrate
     monitoring-pipeline models trust <model> <version>
+    monitoring-pipeline windows add <day> [<day> ...]
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
@@ -12,7 +13,9 @@ resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse
 which must exist: `list` opens it read-only, `ack` and `resolve` for writing, `migrate`
 brings its schema up to this code's (any job does too), `models trust` records the
 weights hash of a version registered before hashes were recorded (checked against its
-model card), so that it loads again. A warehouse that is missing,
+model card), so that it loads again. `windows add` registers days of the window partitions in
+the Dagster instance of $DAGSTER_HOME (``dg launch --partition`` and the UI's launcher only
+take a registered day). A warehouse that is missing,
 corrupt, locked past ``--wait`` seconds or not writable is one line on stderr naming
 the path and the cause, and exit status 1.
 """
@@ -20,6 +23,7 @@ the path and the cause, and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import duckdb
@@ -56,6 +60,29 @@ def _list(wh: Warehouse, model: str | None, everything: bool) -> int:
     return 0
 
 
+def _add_windows(days: list[str]) -> int:
+    """Register window days in the instance the runs use (not an ephemeral one: DAGSTER_HOME is required)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        print("monitoring-pipeline: set DAGSTER_HOME to the Dagster home of your runs "
+              "(e.g. DAGSTER_HOME=$PWD/data/dagster_home)", file=sys.stderr)
+        return 1
+    import dagster as dg  # the other commands need only the warehouse
+
+    from monitoring_pipeline.defs.partitions import DAYS, register_days
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            new = register_days(instance, days)
+    except ValueError as error:
+        print(f"monitoring-pipeline: {error}", file=sys.stderr)
+        return 1
+    known = sorted(set(days) - set(new))
+    print(f"registered {len(new)} day(s) of {DAYS.name} in {home}: {', '.join(new) or '-'}"
+          + (f" (already registered: {', '.join(known)})" if known else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
@@ -79,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     trust = models.add_parser("trust", help="record the weights hash of a version registered without one")
     trust.add_argument("model")
     trust.add_argument("version")
+    windows = commands.add_parser("windows", help="the days of the window partitions").add_subparsers(
+        dest="action", required=True)
+    add = windows.add_parser("add", help="register days in the Dagster instance of $DAGSTER_HOME")
+    add.add_argument("days", nargs="+", metavar="DAY", help="ISO dates, e.g. 2026-01-06")
     args = parser.parse_args(argv)
+    if args.command == "windows":
+        return _add_windows(args.days)
     if args.command == "alerts" and args.action == "resolve" and not args.reason.strip():
         parser.error("--reason must not be empty")
     path = warehouse_path()

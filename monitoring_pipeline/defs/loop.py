@@ -27,6 +27,7 @@ from monitoring_pipeline.storage.retraining import observations, past_decisions,
 
 from .alerting import deliver
 from .origin import RUN_TAGS, WINDOW_TAG
+from .partitions import register_days
 from .resources import WarehouseResource
 
 MONITORING_JOBS = ("monitoring_job", "tier5_monitoring_job", "simulate_traffic_job",
@@ -144,6 +145,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
             result = loop.serve_day(wh, monitor, rows, pd.Timestamp(day) + time_of_day,
                                     label_delay=timedelta(hours=config.label_delay_hours),
                                     prefix=f"{monitor.name}-{day.isoformat()}")
+            register_days(context.instance, [day])  # the day's window partitions exist from now on
             served.append({"day": day.isoformat(), **result,
                            "drift": " + ".join(f"{d.kind} {d.size:g}" for d in applied)})
             context.log.info(f"{day}: {result['requests']} requests served by {result['version']}, "

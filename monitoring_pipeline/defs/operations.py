@@ -14,7 +14,7 @@ from monitoring_pipeline.lib.monitors import MonitorsConfig, monitor_run_tags
 from monitoring_pipeline.storage.traffic import delete_raw_logs
 
 from .origin import RUN_TAGS
-from .partitions import window_key
+from .partitions import register_days, window_key
 from .resources import WarehouseResource
 from .window_assets import GROUP
 
@@ -59,9 +59,11 @@ def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefin
     running = dg.DefaultScheduleStatus.RUNNING
     scheduled = [m.name for m in config.monitors if m.scheduled]
 
-    def requests(day, run_key_suffix: str):
+    def requests(context: dg.ScheduleEvaluationContext, day, run_key_suffix: str):
         if day < start:
             return dg.SkipReason(f"{day} is before the monitors' start_date {start}")
+        # a schedule cannot return dynamic_partitions_requests (a sensor can): it registers the day itself
+        register_days(context.instance, [day])
         return [dg.RunRequest(run_key=f"{model}|{day}|{run_key_suffix}", partition_key=window_key(day, model),
                               tags=monitor_run_tags(config.monitor(model))) for model in scheduled]
 
@@ -72,14 +74,14 @@ def build_schedules(config: MonitorsConfig, jobs: dict) -> list[dg.ScheduleDefin
         """Today's window so far, every 6 hours (seed Phase 14, 14.5): drift with the window's whole
         record, so an intraday drift alert comes with its metrics, summary and diagnosis."""
         now = context.scheduled_execution_time
-        return requests(now.date(), f"{now:%H}h")
+        return requests(context, now.date(), f"{now:%H}h")
 
     @dg.schedule(cron_schedule="30 0 * * *", job=jobs["monitoring_job"], default_status=running,
                  description="Daily at 00:30: yesterday's complete window of each scheduled model (one run per "
                              "model and day): concept drift, metrics, comparison, summary and alerts.")
     def daily_monitoring(context: dg.ScheduleEvaluationContext):
         """Yesterday's complete window: concept drift, metrics, comparison, summary and alerts."""
-        return requests((context.scheduled_execution_time - timedelta(days=1)).date(), "daily")
+        return requests(context, (context.scheduled_execution_time - timedelta(days=1)).date(), "daily")
 
     @dg.schedule(cron_schedule="0 3 * * 0", job=jobs["retention_job"], default_status=running,
                  description="Sundays at 03:00: delete raw traffic older than the retention; history tables stay.")

@@ -5,11 +5,18 @@ import dagster as dg
 from monitoring_pipeline.lib.settings import warehouse_path
 from monitoring_pipeline.storage import Warehouse
 
+from .partitions import register_run_day
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse; ``path`` overrides $MONITORING_WAREHOUSE and data/warehouse.duckdb."""
 
     path: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # every window step asks for the warehouse: its run's day is registered before the step starts
+        if context.dagster_run is not None and context.instance is not None:
+            register_run_day(context.instance, context.dagster_run.tags, context.log)
 
     def get(self) -> Warehouse:
         return Warehouse(warehouse_path(self.path))

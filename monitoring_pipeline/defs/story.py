@@ -35,7 +35,7 @@ from monitoring_pipeline.lib.settings import models_dir, reports_dir
 from monitoring_pipeline.storage.replay import forget_model
 
 from .origin import RUN_KEY_TAG, RUN_TAGS
-from .partitions import window_key
+from .partitions import register_days, window_key
 from .resources import WarehouseResource
 
 COLUMNS = ("day", "served by", "accuracy", "max drift", "status", "action")
@@ -173,6 +173,7 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
                                                      "second_drift": second,
                                                      "label_delay_hours": config.label_delay_hours}}}})
             version = served.output_for_node("simulate_traffic")[0]["version"]
+            register_days(context.instance, [day])  # simulate registered it too; the window needs it
             checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False, run_config=quiet,
                                                     partition_key=window_key(day, monitor.name))
             # evaluate_tick, as the daemon does: the requests carry the sensor's name tag

@@ -70,6 +70,16 @@ def _comparison(baseline_comparison: dict) -> dict | None:
     return None if baseline_comparison.get("status") == "skipped" else baseline_comparison
 
 
+PLOTTED = ("accuracy", "max_drift_js", "drift_share")
+
+
+def per_model_series(metadata: dict, model: str) -> dict:
+    """The key numbers again as ``"<name> [<model>]"``: the partitions of every model share one
+    asset, and the UI's Plots by partition draw one series per metadata name, so each model gets
+    its own line instead of alternating points of all models."""
+    return {**metadata, **{f"{k} [{model}]": metadata[k] for k in PLOTTED if isinstance(metadata.get(k), float)}}
+
+
 def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     parts = window_partitions(config)
     inputs = ("traffic_window", "data_drift_report", "prediction_drift_report", "concept_drift_report",
@@ -100,14 +110,14 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         save_artifact(step.wh, "report", "monitoring_summary", payload=summary, model_name=step.monitor.name,
                       model_version=step.monitor.champion, asset_key="monitoring_summary", **step.keys)
         context.log.info(f"{step.window.partition_key}: {status.upper()} - {sentence}")
-        return dg.Output(summary, metadata=rounded({
+        return dg.Output(summary, metadata=rounded(per_model_series({
             "status": status, "summary": sentence, "model_version": str(step.monitor.champion),
             "served_by": dg.MetadataValue.json(summary["served_by"]),
             "max_drift_js": float(data_drift_report["max_drift"]),
             "drift_share": float(data_drift_report["drift_share"]),
             **{k: float(v) for k, v in (eval_metrics["metrics"] or {}).items()
                if k in ("accuracy", "f1_macro", "rmse") and isinstance(v, (int, float))},
-            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}))
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}, step.monitor.name)))
 
     @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"},
               ins={name: dg.AssetIn(name) for name in (*inputs, "monitoring_summary")})

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from monitoring_pipeline.definitions import build_definitions
+from monitoring_pipeline.defs.partitions import register_days, window_key
 from monitoring_pipeline.defs.resources import WarehouseResource
 from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.demo.models import bundled_model, model_inputs
@@ -42,9 +43,10 @@ def warehouse(tmp_path):
 
 def run_window(config, warehouse, day=DAY, model=MODEL, job="monitoring_job", instance=None):
     defs = build_definitions(config, warehouse)
-    key = dg.MultiPartitionKey({"day": str(day), "model": model})
+    instance = instance or dg.DagsterInstance.ephemeral()
+    register_days(instance, [day])  # execute_in_process refuses a day the instance does not know
     return defs.resolve_job_def(job).execute_in_process(
-        partition_key=key, instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        partition_key=window_key(day, model), instance=instance, raise_on_error=False)
 
 
 def count(wh: Warehouse, table: str, where: str = "true") -> int:

@@ -65,10 +65,12 @@ def test_jobs_run_in_process_by_default():
 
 def test_schedules_request_one_run_per_model_and_window():
     schedules = {s.name: s for s in defs.schedules}
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 10, 12, 0))
-    six = schedules["data_drift_every_6_hours"](context)
-    daily = schedules["daily_monitoring"](context)
-    weekly = schedules["weekly_retention"](context)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(  # a tick registers its day on the instance
+            instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 12, 0)) as context:
+        six = schedules["data_drift_every_6_hours"](context)
+        daily = schedules["daily_monitoring"](context)
+        weekly = schedules["weekly_retention"](context)
+        assert instance.get_dynamic_partitions("monitoring_days") == ["2026-03-10", "2026-03-09"]
     # digits_classifier is the story's served model (scheduled: false): its days are simulated.
     assert [str(r.partition_key) for r in six] == ["2026-03-10|breast_cancer_classifier"]
     assert six[0].run_key == "breast_cancer_classifier|2026-03-10|12h"

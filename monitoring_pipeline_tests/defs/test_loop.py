@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from monitoring_pipeline.definitions import build_definitions
-from monitoring_pipeline.defs.partitions import window_key
+from monitoring_pipeline.defs.partitions import register_days, window_key
 from monitoring_pipeline.storage import registry
 
 from .conftest import config_of
@@ -40,9 +40,10 @@ def simulate(defs, days=DAYS, first_data_day=0, start="2026-03-01"):
 
 
 def monitor_days(defs, days):
-    job = defs.resolve_job_def("monitoring_job")
+    job, instance = defs.resolve_job_def("monitoring_job"), dg.DagsterInstance.ephemeral()
+    register_days(instance, days)
     for day in days:
-        job.execute_in_process(partition_key=window_key(day, MODEL), raise_on_error=False)
+        job.execute_in_process(partition_key=window_key(day, MODEL), instance=instance, raise_on_error=False)
 
 
 def tick(defs, instance, warehouse):
@@ -144,6 +145,7 @@ def test_a_failed_run_becomes_an_alert_but_a_failed_check_is_not_alerted_twice(l
     assert alerts["alert_type"].tolist() == ["SLO_BREACH"]
     assert "simulate_traffic_job run" in alerts["message"][0] and "model not loaded" in alerts["message"][0]
     # No traffic on the day: the blocking quality check fails and stores its own alert.
+    register_days(instance, ["2026-03-20"])
     empty = loop_defs.resolve_job_def("monitoring_job").execute_in_process(partition_key=window_key("2026-03-20", MODEL), instance=instance,
                                    raise_on_error=False)
     assert not empty.success and any(not e.passed for e in empty.get_asset_check_evaluations())

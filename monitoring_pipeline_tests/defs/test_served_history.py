@@ -5,11 +5,12 @@ promotions gives the same record."""
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import dagster as dg
 import pandas as pd
 import pytest
 
 from monitoring_pipeline.definitions import build_definitions
-from monitoring_pipeline.defs.partitions import window_key
+from monitoring_pipeline.defs.partitions import register_days, window_key
 from monitoring_pipeline.lib import loop
 from monitoring_pipeline.lib.references import baseline_of, concept_reference, load_reference
 from monitoring_pipeline.lib.sources import reference_frame
@@ -80,7 +81,9 @@ def split_day(tmp_path, warehouse, monkeypatch):
 
 def run_day(config, warehouse):
     job = build_definitions(config, warehouse).resolve_job_def("monitoring_job")
-    return job.execute_in_process(partition_key=window_key(DAY, MODEL), raise_on_error=False)
+    instance = dg.DagsterInstance.ephemeral()
+    register_days(instance, [DAY])
+    return job.execute_in_process(partition_key=window_key(DAY, MODEL), instance=instance, raise_on_error=False)
 
 
 def test_a_window_split_by_a_promotion_is_judged_by_the_version_that_served_most(split_day, warehouse):

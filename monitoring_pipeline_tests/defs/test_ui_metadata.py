@@ -131,8 +131,10 @@ def test_schedules_request_one_run_per_scheduled_model_with_its_run_tags():
     scheduled = [m for m in monitors.monitors if m.scheduled]
     daily = REPO.get_schedule_def("daily_monitoring")
     at = datetime(2026, 1, 6, 0, 30)
-    with dg.build_schedule_context(repository_def=REPO, scheduled_execution_time=at) as context:
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            instance=instance, repository_def=REPO, scheduled_execution_time=at) as context:
         requests = daily.evaluate_tick(context).run_requests
+        assert instance.get_dynamic_partitions("monitoring_days") == ["2026-01-05"]  # the tick registers its day
     assert [r.partition_key for r in requests] == [window_key("2026-01-05", m.name) for m in scheduled]
     for request, monitor in zip(requests, scheduled):
         assert request.tags[OWNERS_TAG] == ",".join(monitor.owners)
