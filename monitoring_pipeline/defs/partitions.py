@@ -30,10 +30,14 @@ def window_partitions(config: MonitorsConfig) -> dg.MultiPartitionsDefinition:
 
 
 def _day(value: date | str) -> str:
+    """The day as written in partition keys; other spellings Python would read ('20260105') are refused."""
     try:
-        return date.fromisoformat(str(value)).isoformat()
+        day = date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise ValueError(f"a window's day must be an ISO date like 2026-01-05, got {str(value)!r}") from None
+        day = None
+    if day != str(value):
+        raise ValueError(f"a window's day must be an ISO date like 2026-01-05, got {str(value)!r}")
+    return day
 
 
 def register_days(instance: dg.DagsterInstance, days: Iterable[date | str]) -> list[str]:

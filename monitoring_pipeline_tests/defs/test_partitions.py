@@ -43,8 +43,9 @@ def test_register_days_is_idempotent_sorted_and_refuses_a_non_date():
         assert register_days(instance, ["2026-03-01", "2026-03-02"]) == ["2026-03-02"]
         # Dagster lists a dynamic dimension in insertion order: a late day comes last
         assert instance.get_dynamic_partitions(DAYS.name) == ["2026-03-01", "2026-03-03", "2026-03-02"]
-        with pytest.raises(ValueError, match="ISO date like 2026-01-05, got '2026-13-45'"):
-            register_days(instance, ["2026-13-45"])
+        for bad in ("2026-13-45", "20260304", "2026-03-04T00:00"):
+            with pytest.raises(ValueError, match=f"ISO date like 2026-01-05, got '{bad}'"):
+                register_days(instance, [bad])
         assert len(instance.get_dynamic_partitions(DAYS.name)) == 3
 
 
