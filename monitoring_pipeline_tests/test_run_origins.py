@@ -110,6 +110,9 @@ def test_the_story_runs_are_listed_under_their_jobs(story):
     assert len(job_runs(port, "simulate_traffic_job")) == DAYS
     closed = job_runs(port, "closed_loop_job")
     assert [r["status"] for r in closed] == ["SUCCESS"]
+    # every run the story started names it (the UI calls them "Manually launched")
+    started = [*monitoring, *job_runs(port, "simulate_traffic_job"), *job_runs(port, "retrain_model_job")]
+    assert {r["tags"].get("monitoring/closed_loop_run") for r in started} == {closed[0]["runId"]}
 
 
 @pytest.mark.integration

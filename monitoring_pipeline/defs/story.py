@@ -38,6 +38,7 @@ from .origin import RUN_KEY_TAG, RUN_TAGS
 from .partitions import register_days, window_key
 from .resources import WarehouseResource
 
+STORY_TAG = "monitoring/closed_loop_run"  # on every run the story starts: the closed_loop_job run's id
 COLUMNS = ("day", "served by", "accuracy", "max drift", "status", "action")
 TIMELINE = dg.AssetKey("closed_loop_timeline")
 # Declared so the catalog lists it; closed_loop_job records its materializations.
@@ -72,11 +73,12 @@ class StoryConfig(dg.Config):
 
 
 def day_summary(wh, model: str, day: str) -> dict:
-    """What monitoring stored for one window: realized accuracy and the largest drift."""
+    """What monitoring stored for one window: realized accuracy and the largest drift, its
+    effect named by its method's unit (e.g. "embedding mean_embedding 6.11 (alert)")."""
     acc = wh.read("""SELECT avg(metric_value) AS v FROM ml_performance_metrics
                      WHERE model_name = ? AND metric_name = 'accuracy' AND NOT estimated
                        AND CAST(window_start AS DATE) = CAST(? AS DATE)""", [model, day])
-    drift = wh.read("""SELECT feature_name, effect_size, severity, drift_detected FROM ml_drift_history
+    drift = wh.read("""SELECT feature_name, method, effect_size, severity, drift_detected FROM ml_drift_history
                        WHERE model_name = ? AND drift_type = 'data' AND current_period = ?
                        ORDER BY drift_detected DESC, CASE severity WHEN 'alert' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END,
                                 effect_size DESC NULLS LAST LIMIT 1""", [model, day])
@@ -84,7 +86,12 @@ def day_summary(wh, model: str, day: str) -> dict:
     top = drift.iloc[0] if len(drift) else None
     return {"accuracy": None if accuracy is None or accuracy != accuracy else float(accuracy),
             "max_drift": None if top is None else
-            f"{top['feature_name']} {top['effect_size']:.2f} ({top['severity'] if top['drift_detected'] else 'ok'})"}
+            f"{top['feature_name']} {top['method']} {_effect(top['effect_size'])} "
+            f"({top['severity'] if top['drift_detected'] else 'ok'})"}
+
+
+def _effect(value) -> str:
+    return "beyond float range" if value is None or value != value else f"{value:.2f}"
 
 
 def _status(result: dg.ExecuteInProcessResult) -> str:
@@ -166,7 +173,11 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             # The day's line below says what its runs did (a failed gate, a crash: "run failed"); each
             # run's whole log is in the UI. A crash of simulate or retrain fails this run with its error.
             quiet = console("CRITICAL")
-            served = simulate.execute_in_process(instance=context.instance, tags={"monitoring/model": monitor.name},
+            # Dagster's UI says "Manually launched" of any run no schedule, sensor or backfill
+            # started; this tag says which closed_loop_job run started it.
+            story = {STORY_TAG: context.run_id}
+            served = simulate.execute_in_process(instance=context.instance,
+                                                 tags={"monitoring/model": monitor.name, **story},
                                                  run_config={**quiet, "ops": {"simulate_traffic": {"config": {
                                                      "model": monitor.name, "days": 1, "start_date": day,
                                                      "first_data_day": i, "drift": drift,
@@ -175,14 +186,14 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
             version = served.output_for_node("simulate_traffic")[0]["version"]
             register_days(context.instance, [day])  # simulate registered it too; the window needs it
             checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False, run_config=quiet,
-                                                    partition_key=window_key(day, monitor.name))
+                                                    partition_key=window_key(day, monitor.name), tags=story)
             # evaluate_tick, as the daemon does: the requests carry the sensor's name tag
             tick = sensor.evaluate_tick(dg.build_sensor_context(instance=context.instance,
                                                                 resources={"warehouse": warehouse}))
             requests = [r for r in tick.run_requests or [] if r.tags.get("monitoring/model") == monitor.name]
             actions, promoted = [], []
             for request in requests:
-                tags = {**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}
+                tags = {**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {}), **story}
                 outcome = retrain.execute_in_process(instance=context.instance, tags=tags,
                                                      run_config={**quiet, **request.run_config}
                                                      ).output_for_node("retrain_model")
