@@ -13,7 +13,7 @@ from monitoring_pipeline.core.drift import describe_effects, feature_effect
 from monitoring_pipeline.core.status import summarize
 from monitoring_pipeline.defs.metadata import rounded
 
-from .conftest import config_of, file_monitor, run_window, traffic_file
+from .conftest import MODEL, config_of, file_monitor, run_window, traffic_file
 
 WINDOW_ASSETS = ("traffic_window", "current_profile", "data_drift_report", "prediction_drift_report", "eval_metrics",
                  "baseline_comparison", "concept_drift_report", "monitoring_summary", "window_gate")
@@ -72,6 +72,9 @@ def test_a_drifted_window_names_units_rounds_for_people_and_keeps_exact_values(t
     assert drift_meta["max_drift_feature"].value == max(report["drift_scores"], key=report["drift_scores"].get)
     summary_meta = result.asset_materializations_for_node("monitoring_summary")[0].metadata
     assert summary_meta["max_drift_js"].value == drift_meta["max_drift_js"].value
+    # the key numbers again under the model's name: one Plots series per model
+    for name in ("accuracy", "max_drift_js", "drift_share"):
+        assert summary_meta[f"{name} [{MODEL}]"].value == summary_meta[name].value, name
     for text in (summary_meta["summary"].value, drift_meta["summary"].value):
         for r in drifted[:3]:  # each named feature: its method's unit and its JS yardstick
             assert f"{r['name']}: wasserstein {fmt_sig(r['effect_size'])}, JS {fmt_sig(r['js'])}" in text, text
