@@ -6,6 +6,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from monitoring_pipeline_tests.receivers import Inbox, free_port
+from monitoring_pipeline_tests.short_story import run_short_story
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +23,11 @@ def smtp():
     controller.start()
     yield controller, inbox
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def short_story(tmp_path_factory):
+    """One short story's DAGSTER_HOME and the CLI's output, made once for the tests that read it
+    (each serves its own copy: short_story.copy_of)."""
+    home = tmp_path_factory.mktemp("short_story") / "home"
+    return {"home": home, "out": run_short_story(home)}

@@ -3,7 +3,6 @@ temporary DAGSTER_HOME sees drift in the warehouse, launches retrain_model_job, 
 run succeeds. The test stops only the processes it started."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from monitoring_pipeline.lib.monitors import load_monitors
 from monitoring_pipeline.lib.settings import monitors_path
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.dagster_processes import default_signals, stop
 from monitoring_pipeline_tests.receivers import free_port
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -44,17 +44,6 @@ def prepare(tmp_path, monkeypatch) -> None:
                                       raise_on_error=False)
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group this test started (dagster dev and its children)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-
 def test_dagster_dev_launches_the_retraining_and_it_succeeds(tmp_path, monkeypatch):
     prepare(tmp_path, monkeypatch)
     home = tmp_path / "dagster_home"
@@ -64,7 +53,8 @@ def test_dagster_dev_launches_the_retraining_and_it_succeeds(tmp_path, monkeypat
            "MONITORING_MODELS": str(tmp_path / "models")}
     log = (tmp_path / "dagster_dev.log").open("w")
     process = subprocess.Popen([DAGSTER, "dev", "-m", "monitoring_pipeline", "-h", "127.0.0.1", "-p", str(port)],
-                               cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                               cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=default_signals)
     try:
         instance = dg.DagsterInstance.from_config(str(home))
         deadline, runs, ui = time.monotonic() + TIMEOUT_S, [], False

@@ -1,9 +1,9 @@
 """What a person reads in the Dagster UI after a short story, read in headless Chromium.
 
 One 5-day story (drift from day 3) runs through the real ``dagster job execute`` CLI on a fresh
-DAGSTER_HOME; ``dagster dev -w workspace.yaml`` then opens that home, and Playwright drives
-Debian's ``chromium`` (``executable_path``, never ``playwright install``) through the pages a user
-would open: ``monitoring_job``'s Runs tab, the retraining sensor's runs, the summary of a day whose
+DAGSTER_HOME (the session's ``short_story``); ``dagster dev -w workspace.yaml`` then opens a copy
+of that home, and Playwright drives Debian's ``chromium`` (``executable_path``, never
+``playwright install``) through the pages a user would open: ``monitoring_job``'s Runs tab, the retraining sensor's runs, the summary of a day whose
 drift gate failed and that gate's execution history. Each test asserts text the page shows, and
 on failure saves a full-page screenshot whose path is in the assertion message.
 
@@ -12,27 +12,22 @@ the runs of each job, and each window with alert-severity input drift and its dr
 """
 
 import contextlib
-import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 import urllib.parse
 
 import dagster as dg
 import pytest
-import yaml
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from monitoring_pipeline.defs.origin import LOCATION, REPOSITORY_LABEL, SENSOR_NAME_TAG, WINDOW_TAG
 from monitoring_pipeline.storage import Warehouse
-from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.dagster_processes import BIN, ROOT, default_signals, stop, wait_for_location
 from monitoring_pipeline_tests.receivers import free_port
-from monitoring_pipeline_tests.test_dg import default_signals
+from monitoring_pipeline_tests.short_story import DAYS, copy_of, story_env
 from monitoring_pipeline_tests.test_report_browser import CHROMIUM
-from monitoring_pipeline_tests.test_run_origins import BIN, DAYS, DRIFT_DAY, ROOT, graphql
 
 pytestmark = [
     pytest.mark.integration, pytest.mark.slow,
@@ -68,52 +63,20 @@ def expected(home) -> dict:
     return {"day_runs": day_runs, "retrains": retrains, "failed": failed}
 
 
-def wait_until_loaded(process: subprocess.Popen, port: int, log) -> None:
-    """Until the webserver answers GraphQL with the code location loaded (the runner's timeout bounds this)."""
-    while True:
-        assert process.poll() is None, f"dagster dev exited: see {log}"
-        with contextlib.suppress(OSError):
-            repos = graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name "
-                                  "location { name } } } } }")["repositoriesOrError"]
-            if repos.get("nodes"):
-                assert [f"{r['name']}@{r['location']['name']}" for r in repos["nodes"]] == [REPOSITORY_LABEL]
-                return
-        time.sleep(1)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """dagster dev's own shutdown, as on Ctrl-C, sent to its process group (webserver, daemon, code server)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
-    """A story's DAGSTER_HOME served by ``dagster dev``, one Chromium page on it, and what it must show."""
-    home = tmp_path_factory.mktemp("ui")
-    init_dagster_home(home)
-    config = home / "story.yaml"
-    config.write_text(yaml.safe_dump({"ops": {"run_story": {"config": {
-        "days": DAYS, "drift_day": DRIFT_DAY, "second_drift_kind": None}}}}))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_WAREHOUSE": str(home / "w.duckdb"),
-           "MONITORING_MODELS": str(home / "models"), "MONITORING_REPORTS": str(home / "reports"),
-           "MONITORING_METRICS": str(home / "monitoring.prom")}
-    out = subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "monitoring_pipeline", "-j",
-                          "closed_loop_job", "-c", str(config)], cwd=home, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+def ui(short_story, tmp_path_factory):
+    """A copy of the short story's DAGSTER_HOME served by ``dagster dev``, one Chromium page on it,
+    and what it must show."""
+    home = copy_of(short_story, tmp_path_factory.mktemp("ui") / "home")
     must_show = expected(home)
     port, log = free_port(), home / "dagster_dev.log"
     with log.open("w") as sink:
         process = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-                                    "-p", str(port)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=default_signals)
+                                    "-p", str(port)], cwd=ROOT, env=story_env(home), stdout=sink,
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_signals)
     try:
-        wait_until_loaded(process, port, log)
+        repos = wait_for_location(process, port, f"dagster dev: see {log}")
+        assert [f"{r['name']}@{r['location']['name']}" for r in repos] == [REPOSITORY_LABEL]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1600, "height": 1000})

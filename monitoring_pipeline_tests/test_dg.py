@@ -2,25 +2,20 @@
 `dg check defs` validates it, and `dg launch` of the Tier 5 gate exits as `dagster job execute` does
 with the same config: 0 when the candidate passes, non-zero when the blocking check fails."""
 
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import tomllib
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
 from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.dagster_processes import BIN, ROOT, default_signals, graphql, stop
 from monitoring_pipeline_tests.receivers import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 EXAMPLE = ROOT / "configs" / "example_tiers_monitoring.yaml"
 
 pytestmark = pytest.mark.integration
@@ -97,20 +92,6 @@ def test_dg_launch_exits_as_dagster_job_execute(tmp_path):
     assert "SupersessionWarning" not in passing["dg"].stderr
 
 
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())["data"]
-
-
-def default_signals() -> None:
-    # A shell that started pytest in the background may ignore SIGINT/SIGTERM, and children inherit
-    # that: dagster dev would then ignore the stop below.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @pytest.mark.slow
 def test_dg_dev_serves_the_code_location_with_a_dg_launched_run(tmp_path):
     init_dagster_home(tmp_path)  # the webserver and the daemon open it at once
@@ -142,11 +123,5 @@ def test_dg_dev_serves_the_code_location_with_a_dg_launched_run(tmp_path):
                              '{ ... on Pipeline { runs { runId status } } } }')["pipelineOrError"]["runs"]
         assert [run["status"] for run in runs] == ["SUCCESS"], runs
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # dagster dev's own shutdown, as on Ctrl-C
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        stop(process)
         log.close()

@@ -1,20 +1,16 @@
 """The closed loop's runs are found where the Dagster UI looks for them.
 
-One short story runs through the real ``dagster job execute`` CLI on a fresh DAGSTER_HOME; then
-``dagster-webserver -w workspace.yaml`` opens that home and its GraphQL (what the UI's pages
-read) must list the day runs under their jobs, the retrain runs under the sensor with the
-triggering window, and the CLI run under ``closed_loop_job``. The CLI's output is the progress
-a person reads: one line per day, then the timeline, no DEBUG lines.
+One short story runs through the real ``dagster job execute`` CLI on a fresh DAGSTER_HOME (the
+session's ``short_story``); then ``dagster-webserver -w workspace.yaml`` opens a copy of that
+home and its GraphQL (what the UI's pages read) must list the day runs under their jobs, the
+retrain runs under the sensor with the triggering window, and the CLI run under
+``closed_loop_job``. The CLI's output is the progress a person reads: one line per day, then
+the timeline, no DEBUG lines.
 """
 
-import json
-import os
 import re
 import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -23,13 +19,10 @@ import yaml
 
 from monitoring_pipeline.defs.origin import (LOCATION, REPOSITORY_LABEL, REPOSITORY_LABEL_TAG, SENSOR_NAME_TAG,
                                              WINDOW_TAG)
-from monitoring_pipeline_tests.dagster_home import init_dagster_home
+from monitoring_pipeline_tests.dagster_processes import BIN, ROOT, default_signals, graphql, stop, wait_for_location
 from monitoring_pipeline_tests.receivers import free_port
+from monitoring_pipeline_tests.short_story import DAYS, DRIFT_DAY, MODEL, copy_of, story_env
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-MODEL = "digits_classifier"
-DAYS, DRIFT_DAY = 5, 2
 REPO = {"repositoryName": REPOSITORY_LABEL.split("@")[0], "repositoryLocationName": LOCATION}
 
 
@@ -43,47 +36,19 @@ def test_every_way_of_loading_the_code_names_the_location_of_the_label():
     assert pyproject["tool"]["dg"]["project"]["code_location_name"] == LOCATION
 
 
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
-                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    body = json.loads(urllib.request.urlopen(request, timeout=60).read())
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
 @pytest.fixture(scope="module")
-def story(tmp_path_factory):
-    """The CLI's output of a short story and the port of a webserver on its DAGSTER_HOME."""
-    home = tmp_path_factory.mktemp("origins")
-    init_dagster_home(home)
-    config = home / "story.yaml"
-    config.write_text(yaml.safe_dump({"ops": {"run_story": {"config": {
-        "days": DAYS, "drift_day": DRIFT_DAY, "second_drift_kind": None}}}}))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_WAREHOUSE": str(home / "w.duckdb"),
-           "MONITORING_MODELS": str(home / "models"), "MONITORING_REPORTS": str(home / "reports")}
-    out = subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "monitoring_pipeline", "-j",
-                          "closed_loop_job", "-c", str(config)], cwd=home, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+def story(short_story, tmp_path_factory):
+    """The CLI's output of the short story and the port of a webserver on a copy of its DAGSTER_HOME."""
+    home = copy_of(short_story, tmp_path_factory.mktemp("origins") / "home")
     port = free_port()
     server = subprocess.Popen([str(BIN / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-                               "-p", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                               "-p", str(port)], cwd=ROOT, env=story_env(home), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_signals)
     try:
-        while True:  # until the code location is loaded (the test runner's timeout bounds this)
-            assert server.poll() is None, "the webserver exited"
-            try:
-                repos = graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name "
-                                      "location { name } } } } }")["repositoriesOrError"]
-                if repos.get("nodes"):
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        yield {"out": out, "port": port, "repos": repos["nodes"], "home": home}
+        repos = wait_for_location(server, port, "dagster-webserver")
+        yield {"out": short_story["out"], "port": port, "repos": repos, "home": home}
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        stop(server)
 
 
 def job_runs(port: int, job: str) -> list[dict]:
