@@ -321,11 +321,15 @@ def ranked_drifted(rows: list[dict]) -> list[dict]:
 JS = "jensenshannon"  # the common yardstick of every histogram feature (drift_scores)
 
 
+def effect_text(value) -> str:
+    """An effect for people: 4 significant digits, or "beyond float range" (an overflowing effect is None)."""
+    return "beyond float range" if value is None else fmt_sig(value)
+
+
 def feature_effect(row) -> str:
     """A feature's effect in its method's unit and its JS yardstick, each named, e.g.
     "contrast: wasserstein 1.182, JS 0.5244" ("carrier: jensenshannon 0.31" when JS is the method)."""
-    value = "beyond float range" if row.get("effect_size") is None else fmt_sig(row["effect_size"])
-    text = f"{row['name']}: {row['method']} {value}"
+    text = f"{row['name']}: {row['method']} {effect_text(row.get('effect_size'))}"
     if row["method"] != JS and row.get("js") is not None:
         text += f", JS {fmt_sig(row['js'])}"
     return text

@@ -8,11 +8,10 @@ import numbers
 
 import dagster as dg
 
-from monitoring_pipeline.core.drift import ranked_drifted
+from monitoring_pipeline.core.drift import describe_effects, effect_text, ranked_drifted
 from monitoring_pipeline.core.estimation import metric_entries
 from monitoring_pipeline.core.methods import FeaturePair
 from monitoring_pipeline.core.rounding import fmt_sig, round_sig
-from monitoring_pipeline.core.drift import describe_effects
 from monitoring_pipeline.lib.plots import drift_plot, markdown_image
 
 
@@ -58,25 +57,15 @@ def most_drifted_plot(report: dict, ref_profile, cur_profile) -> str | None:
     return markdown_image(drift_plot(pair, title), f"{name} reference vs current")
 
 
-def drift_summary(report: dict) -> str:
-    """The report's one line with every named number in its unit, e.g. "drift alert on 2 of 5
-    features: contrast: wasserstein 1.18, JS 0.5244; brightness: wasserstein 0.56, JS 0.31"."""
-    drifted = ranked_drifted(report["features"])
-    if report.get("skipped") or not drifted:
-        return report["summary"]
-    return (f"drift {report['status']} on {len(drifted)} of {report['n_features']} features: "
-            f"{describe_effects(drifted)}")
-
-
 def drift_metadata(report: dict, ref_profile, cur_profile, version: str | None = None) -> dict:
-    """The drift report as the UI shows it. ``summary`` names each drifted feature's effect in its
-    method's unit and its JS yardstick; ``max_drift_js`` is the largest JS distance (the
+    """The drift report as the UI shows it. ``summary`` (core.drift's sentence) names each drifted
+    feature's effect in its method's unit and its JS yardstick; ``max_drift_js`` is the largest JS distance (the
     report's ``max_drift``), ``max_drift_feature`` the feature it belongs to."""
     drifted = ranked_drifted(report["features"])
     scores = report.get("drift_scores") or {}
     top = max(scores, key=scores.get) if scores else None
     metadata = {
-        "summary": dg.MetadataValue.text(drift_summary(report)),
+        "summary": dg.MetadataValue.text(report["summary"]),
         "status": dg.MetadataValue.text(report["status"]),
         "n_features": dg.MetadataValue.int(report["n_features"]),
         "n_drifted": dg.MetadataValue.int(report["n_drifted"]),
@@ -162,6 +151,4 @@ def gate_line(check: str, where: str, what: str, report: str | None, *, failed: 
 def drifted_effects_line(rows: list[dict]) -> str:
     """Drifted features as "contrast wasserstein 2.59 (alert), brightness wasserstein 0.56 (alert)",
     from rows with ``name``, ``method``, ``effect_size`` and ``severity``, most drifted first."""
-    return ", ".join(f"{r['name']} {r['method']} "
-                     f"{'beyond float range' if r['effect_size'] is None else fmt_sig(r['effect_size'])} "
-                     f"({r['severity']})" for r in rows)
+    return ", ".join(f"{r['name']} {r['method']} {effect_text(r['effect_size'])} ({r['severity']})" for r in rows)

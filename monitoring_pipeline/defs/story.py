@@ -25,8 +25,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
 import numpy as np
+from pydantic import Field
 
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.paths import child
@@ -35,7 +35,7 @@ from monitoring_pipeline.lib.settings import models_dir, reports_dir
 from monitoring_pipeline.storage.replay import forget_model
 
 from .origin import RUN_KEY_TAG, RUN_TAGS
-from .partitions import register_days, window_key
+from .partitions import window_key
 from .resources import WarehouseResource
 
 STORY_TAG = "monitoring/closed_loop_run"  # on every run the story starts: the closed_loop_job run's id
@@ -163,6 +163,12 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
         retrain = defs.resolve_job_def("retrain_model_job")
         sensor = defs.resolve_sensor_def("retrain_on_drift_sensor")
         first = date.fromisoformat(config.start_date or monitors.start_date)
+        # The day's line below says what its runs did (a failed gate, a crash: "run failed"); each
+        # run's whole log is in the UI. A crash of simulate or retrain fails this run with its error.
+        quiet = console("CRITICAL")
+        # Dagster's UI says "Manually launched" of any run no schedule, sensor or backfill
+        # started; this tag says which closed_loop_job run started it.
+        story = {STORY_TAG: context.run_id}
         timeline = []
         for i in range(config.days):
             day = (first + timedelta(days=i)).isoformat()
@@ -170,12 +176,6 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
                      if i >= config.drift_day else None)
             second = ({"kind": config.second_drift_kind, "size": config.second_drift_size, "day": 0}
                       if config.second_drift_kind and i >= config.second_drift_day else None)
-            # The day's line below says what its runs did (a failed gate, a crash: "run failed"); each
-            # run's whole log is in the UI. A crash of simulate or retrain fails this run with its error.
-            quiet = console("CRITICAL")
-            # Dagster's UI says "Manually launched" of any run no schedule, sensor or backfill
-            # started; this tag says which closed_loop_job run started it.
-            story = {STORY_TAG: context.run_id}
             served = simulate.execute_in_process(instance=context.instance,
                                                  tags={"monitoring/model": monitor.name, **story},
                                                  run_config={**quiet, "ops": {"simulate_traffic": {"config": {
@@ -184,7 +184,6 @@ def build_story(monitors: MonitorsConfig) -> dg.JobDefinition:
                                                      "second_drift": second,
                                                      "label_delay_hours": config.label_delay_hours}}}})
             version = served.output_for_node("simulate_traffic")[0]["version"]
-            register_days(context.instance, [day])  # simulate registered it too; the window needs it
             checked = monitoring.execute_in_process(instance=context.instance, raise_on_error=False, run_config=quiet,
                                                     partition_key=window_key(day, monitor.name), tags=story)
             # evaluate_tick, as the daemon does: the requests carry the sensor's name tag
