@@ -6,6 +6,7 @@
     monitoring-pipeline migrate
     monitoring-pipeline models trust <model> <version>
     monitoring-pipeline windows add <day> [<day> ...]
+    monitoring-pipeline serve [--host 127.0.0.1] [--port 8000] [--workers 1]
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
@@ -15,7 +16,8 @@ brings its schema up to this code's (any job does too), `models trust` records t
 weights hash of a version registered before hashes were recorded (checked against its
 model card), so that it loads again. `windows add` registers days of the window partitions in
 the Dagster instance of $DAGSTER_HOME (``dg launch --partition`` and the UI's launcher only
-take a registered day). A warehouse that is missing,
+take a registered day). `serve` runs the HTTP API (monitoring_pipeline.api) under uvicorn;
+off a loopback address it needs $MONITORING_API_TOKEN, since every read then needs it. A warehouse that is missing,
 corrupt, locked past ``--wait`` seconds or not writable is one line on stderr naming
 the path and the cause, and exit status 1.
 """
@@ -83,6 +85,21 @@ def _add_windows(days: list[str]) -> int:
     return 0
 
 
+def _serve(host: str, port: int, workers: int) -> int:
+    """The API under uvicorn on ``host:port``; the app reads its settings from the environment."""
+    from monitoring_pipeline.api.settings import HOST_ENV, TOKEN_ENV, is_loopback
+
+    if not is_loopback(host) and not os.environ.get(TOKEN_ENV):
+        print(f"monitoring-pipeline: serving on {host} (not a loopback address) needs {TOKEN_ENV}: every request "
+              "from another machine must carry it", file=sys.stderr)
+        return 1
+    import uvicorn
+
+    os.environ[HOST_ENV] = host  # the app (and every worker process) learns where it is bound
+    uvicorn.run("monitoring_pipeline.api:app", host=host, port=port, workers=workers, log_level="info")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
@@ -110,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         dest="action", required=True)
     add = windows.add_parser("add", help="register days in the Dagster instance of $DAGSTER_HOME")
     add.add_argument("days", nargs="+", metavar="DAY", help="ISO dates, e.g. 2026-01-06")
+    serve = commands.add_parser("serve", help="the HTTP API (FastAPI under uvicorn); docs at /docs")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.workers)
     if args.command == "windows":
         return _add_windows(args.days)
     if args.command == "alerts" and args.action == "resolve" and not args.reason.strip():

@@ -14,6 +14,7 @@ MONITORS_ENV = "MONITORING_MONITORS"
 MODELS_ENV = "MONITORING_MODELS"
 REPORTS_ENV = "MONITORING_REPORTS"
 METRICS_ENV = "MONITORING_METRICS"
+SPOOL_ENV = "MONITORING_SPOOL"
 
 
 def data_dir() -> Path:
@@ -48,3 +49,10 @@ def metrics_path(configured: str | None = None) -> Path:
 def reports_dir() -> Path:
     """Where HTML reports go: $MONITORING_REPORTS, else data/reports/<model>/<window>.html."""
     return Path(os.environ.get(REPORTS_ENV) or data_dir() / "reports")
+
+
+def spool_dir(configured: str | None = None) -> Path:
+    """Where the HTTP API keeps accepted predictions and labels until the pipeline ingests them:
+    an explicit path, else $MONITORING_SPOOL, else data/spool (next to the warehouse's default)."""
+    chosen = configured or os.environ.get(SPOOL_ENV)
+    return Path(chosen) if chosen else data_dir() / "spool"

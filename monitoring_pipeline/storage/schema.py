@@ -270,6 +270,30 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             FROM performance_estimates WHERE realized IS NOT NULL""",
         "ALTER TABLE reference_sets ADD COLUMN calibration_id BIGINT",
     ]),
+    # The HTTP API's intake: a batch of predictions or labels accepted by the API is spooled to
+    # a file first and ingested once (its batch_id recorded in the transaction that inserts its
+    # rows). A baseline set through the API (or by hand) records who set it, when and why.
+    (9, "api intake and baselines", [
+        """CREATE TABLE ingested_batches (
+            batch_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL CHECK (kind IN ('inferences', 'labels')),
+            rows_received INTEGER NOT NULL,
+            rows_inserted INTEGER NOT NULL,
+            accepted_at TIMESTAMP,
+            ingested_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+        """CREATE TABLE baseline_changes (
+            model_name VARCHAR NOT NULL,
+            model_version VARCHAR,
+            basis VARCHAR NOT NULL,
+            window_start TIMESTAMP,
+            window_end TIMESTAMP,
+            rows INTEGER,
+            set_by VARCHAR NOT NULL,
+            note VARCHAR,
+            set_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""",
+    ]),
 ]
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")

@@ -1,0 +1,39 @@
+"""Error bodies and the exceptions the routes raise: every 4xx and 503 is ``{"detail": "<sentence>"}``
+(validation errors keep FastAPI's list, each naming the field), never a 500 for bad input."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from monitoring_pipeline.storage import WarehouseError
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Unavailable(Exception):
+    """The warehouse cannot answer now (a run holds it past the deadline, no snapshot yet): 503."""
+
+    def __init__(self, detail: str, retry_after: int = 1):
+        self.detail, self.retry_after = detail, retry_after
+        super().__init__(detail)
+
+
+def responses(*codes: int) -> dict:
+    """OpenAPI ``responses`` for a route's error codes (so the schema states every answer)."""
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, error: Unavailable):
+        return JSONResponse({"detail": error.detail}, status_code=503,
+                            headers={"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(WarehouseError)
+    async def _warehouse(request: Request, error: WarehouseError):
+        return JSONResponse({"detail": f"the warehouse cannot answer now: {error.cause}"}, status_code=503,
+                            headers={"Retry-After": "1"})

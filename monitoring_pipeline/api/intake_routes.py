@@ -1,0 +1,5 @@
+"""PLACEHOLDER (issue 15): routes of this module are being written."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
