@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
+from monitoring_pipeline.lib.dagster_names import MONITORING_JOB
 from monitoring_pipeline.lib.monitors import MonitorsConfig, monitor_run_tags
 from monitoring_pipeline.storage.traffic import delete_raw_logs
 
@@ -41,8 +42,8 @@ def build_jobs(config: MonitorsConfig) -> dict:
         delete_old_raw_logs()
 
     return {
-        "monitoring_job": dg.define_asset_job(
-            "monitoring_job", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
+        MONITORING_JOB: dg.define_asset_job(
+            MONITORING_JOB, selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
             run_tags=RUN_TAGS,
             description="The whole monitoring of one window: traffic, drift, metrics, comparison, summary, alerts, "
                         "then the blocking gates (a failed gate fails the run and skips approved_window)."),

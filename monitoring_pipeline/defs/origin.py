@@ -16,15 +16,9 @@ tag is the one thing that reaches every path the same way (checked against the G
 ``dagster-webserver -w workspace.yaml`` in test_run_origins).
 """
 
-# Dagster's own names (private modules, pinned version): the tags the UI filters on and the
-# repository name a Definitions object gets.
-from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
-from dagster._core.storage.tags import REPOSITORY_LABEL_TAG, RUN_KEY_TAG, SENSOR_NAME_TAG
-
-LOCATION = "monitoring_pipeline"  # workspace.yaml, [tool.dagster] and [tool.dg.project] code_location_name
-REPOSITORY_LABEL = f"{SINGLETON_REPOSITORY_NAME}@{LOCATION}"  # "__repository__@monitoring_pipeline"
-RUN_TAGS = {REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
-WINDOW_TAG = "monitoring/window"  # the window whose findings triggered a retraining
+# The names live in lib.dagster_names: the HTTP API, which imports no defs, launches runs with them.
+from monitoring_pipeline.lib.dagster_names import (LOCATION, REPOSITORY_LABEL, REPOSITORY_LABEL_TAG, RUN_KEY_TAG,
+                                                   RUN_TAGS, SENSOR_NAME_TAG, WINDOW_TAG)
 
 __all__ = ["LOCATION", "REPOSITORY_LABEL", "REPOSITORY_LABEL_TAG", "RUN_KEY_TAG", "RUN_TAGS", "SENSOR_NAME_TAG",
            "WINDOW_TAG"]

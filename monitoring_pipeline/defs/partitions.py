@@ -14,11 +14,11 @@ from datetime import date
 import dagster as dg
 from sqlalchemy.exc import IntegrityError
 
+from monitoring_pipeline.lib.dagster_names import DAY, DAYS_PARTITIONS, MODEL
 from monitoring_pipeline.lib.monitors import MonitorsConfig
 from monitoring_pipeline.lib.sources import Window
 
-DAY, MODEL = "day", "model"
-DAYS = dg.DynamicPartitionsDefinition(name="monitoring_days")
+DAYS = dg.DynamicPartitionsDefinition(name=DAYS_PARTITIONS)
 
 
 def model_partitions(config: MonitorsConfig) -> dg.StaticPartitionsDefinition:

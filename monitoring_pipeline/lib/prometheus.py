@@ -21,7 +21,7 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 
 from .settings import metrics_path
 
-__all__ = ["metrics_path", "write_metrics"]
+__all__ = ["last_success", "metrics_path", "registry", "write_metrics"]
 
 SEVERITIES = ("critical", "warning", "info")
 QUANTILES = {"latency_p50_ms": "0.5", "latency_p95_ms": "0.95", "latency_p99_ms": "0.99"}
@@ -71,11 +71,20 @@ def _set(gauge: Gauge, value, **labels: str) -> None:
         gauge.labels(**labels).set(float(value))
 
 
-def _registry(wh: Warehouse) -> CollectorRegistry:
-    registry = CollectorRegistry()
+def last_success(wh: Warehouse) -> dict[str, float]:
+    """Per model, the unix time of the start of its latest run that stored results (the
+    ``last_success_timestamp_seconds`` gauge; the HTTP API's health judges its age)."""
+    return {r.model_name: float(r.last_success) for r in wh.read(_LAST_SUCCESS).itertuples()
+            if _known(r.last_success)}
+
+
+def registry(wh: Warehouse) -> CollectorRegistry:
+    """A fresh registry of the warehouse's latest results: what the textfile holds and what the
+    HTTP API's ``/metrics`` serves."""
+    collected = CollectorRegistry()
 
     def gauge(name: str, doc: str, *labels: str) -> Gauge:
-        return Gauge(f"ml_monitoring_{name}", doc, ["model", *labels], registry=registry)
+        return Gauge(f"ml_monitoring_{name}", doc, ["model", *labels], registry=collected)
 
     accuracy = gauge("accuracy", "Latest realized production accuracy (labels in).", "version")
     estimated = gauge("estimated_accuracy", "Estimated production accuracy of a window newer than the latest "
@@ -90,7 +99,7 @@ def _registry(wh: Warehouse) -> CollectorRegistry:
     drift_share = gauge("drift_share", "Share of features flagged in the latest drift window.", "drift_type")
     open_alerts = gauge("open_alerts", "Alerts with status open (neither acknowledged nor resolved).",
                         "severity")
-    last_success = gauge("last_success_timestamp_seconds", "Start of the latest run that stored results.")
+    success = gauge("last_success_timestamp_seconds", "Start of the latest run that stored results.")
 
     latest = wh.read(_LATEST_METRICS, [_METRIC_NAMES])
     realized_at = {r.model_name: r.window_start for r in latest.itertuples()
@@ -120,9 +129,9 @@ def _registry(wh: Warehouse) -> CollectorRegistry:
     for model in wh.read(_MODELS)["model_name"]:
         for severity in SEVERITIES:
             open_alerts.labels(model=model, severity=severity).set(counts.get((model, severity), 0))
-    for r in wh.read(_LAST_SUCCESS).itertuples():
-        _set(last_success, r.last_success, model=r.model_name)
-    return registry
+    for model, at in last_success(wh).items():
+        _set(success, at, model=model)
+    return collected
 
 
 def write_metrics(wh: Warehouse, path: Path | None = None) -> Path:
@@ -132,7 +141,7 @@ def write_metrics(wh: Warehouse, path: Path | None = None) -> Path:
     old one, so the collector never reads a half-written file.
     """
     path = Path(path) if path is not None else metrics_path()
-    registry = _registry(wh)  # read everything before touching the file
+    collected = registry(wh)  # read everything before touching the file
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
+    write_to_textfile(str(path), collected)
     return path
