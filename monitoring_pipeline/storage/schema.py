@@ -293,6 +293,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             note VARCHAR,
             set_at TIMESTAMP NOT NULL DEFAULT current_timestamp
         )""",
+        # the class scores a prediction came with (JSON: {class: probability} or a list), when sent
+        "ALTER TABLE inference_log ADD COLUMN scores JSON",
     ]),
 ]
 

@@ -17,6 +17,7 @@ from .warehouse import Warehouse
 
 LOG_COLUMNS = ["ts", "model_name", "model_version", "request_id", "input_hash", "features", "prediction",
                "confidence", "latency_ms", "error"]
+INTAKE_COLUMNS = [*LOG_COLUMNS, "scores"]  # what the HTTP API's intake stores (scores kept, not windowed)
 WINDOW_COLUMNS = ["ts", "request_id", "model_version", "prediction", "confidence", "latency_ms", "error", "label"]
 
 
@@ -28,16 +29,30 @@ def _json_value(v):
     return v
 
 
-def append_inference(wh: Warehouse, rows: pd.DataFrame) -> int:
-    """Append predictions; ``features`` holds a dict per row (stored as JSON)."""
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _log_frame(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows as ``inference_log`` stores them: ``features`` (a dict per row) and ``scores``
+    (a dict or list per row) as JSON text, the prediction as text."""
     missing = [c for c in ("ts", "model_name", "request_id") if c not in rows.columns]
     if missing:
         raise ValueError(f"inference rows need columns {missing}")
-    frame = rows.reindex(columns=LOG_COLUMNS).copy()
-    frame["features"] = [None if f is None or (isinstance(f, float) and f != f)
-                         else json.dumps({k: _json_value(v) for k, v in f.items()}, default=str)
+    frame = rows.reindex(columns=columns).copy()
+    frame["features"] = [None if _missing(f) else json.dumps({k: _json_value(v) for k, v in f.items()}, default=str)
                          for f in frame["features"]]
+    if "scores" in frame.columns:
+        frame["scores"] = [None if _missing(s) else json.dumps(
+            {k: _json_value(v) for k, v in s.items()} if isinstance(s, dict) else [_json_value(v) for v in s])
+            for s in frame["scores"]]
     frame["prediction"] = [None if p is None else str(_json_value(p)) for p in frame["prediction"]]
+    return frame
+
+
+def append_inference(wh: Warehouse, rows: pd.DataFrame) -> int:
+    """Append predictions; ``features`` holds a dict per row (stored as JSON)."""
+    frame = _log_frame(rows, LOG_COLUMNS)
     records = frame.astype(object).where(frame.notna(), None).values.tolist()
 
     def work(conn):
@@ -57,6 +72,55 @@ def append_labels(wh: Warehouse, rows: pd.DataFrame) -> int:
     records = frame.astype(object).where(frame.notna(), None).values.tolist()
     return wh.write(lambda conn: conn.executemany(
         "INSERT INTO labels (request_id, label, labeled_at) VALUES (?, ?, ?)", records) or len(records))
+
+
+def _utc(values) -> pd.Series:
+    """Times (ISO text or datetimes) as UTC without a zone; ValueError naming a bad one."""
+    return pd.to_datetime(pd.Series(values), format="ISO8601", utc=True).dt.tz_localize(None)
+
+
+def insert_new_inferences(conn, rows: pd.DataFrame) -> int:
+    """Insert, inside the caller's transaction on ``conn``, the predictions not logged yet: a row
+    whose (model_name, request_id) is already in ``inference_log`` (or earlier in ``rows``) is
+    skipped. Returns the number inserted. ``scores`` (a dict or list per row) is kept as JSON."""
+    frame = _log_frame(rows, INTAKE_COLUMNS).drop_duplicates(["model_name", "request_id"], keep="first")
+    frame["ts"] = _utc(frame["ts"])
+    frame["confidence"] = pd.to_numeric(frame["confidence"])
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"])
+    columns = ", ".join(INTAKE_COLUMNS)
+    conn.register("_intake_rows", frame)
+    try:
+        inserted = conn.execute(
+            f"""INSERT INTO inference_log ({columns})
+                SELECT {columns} FROM _intake_rows b
+                WHERE NOT EXISTS (SELECT 1 FROM inference_log l
+                                  WHERE l.model_name = b.model_name AND l.request_id = b.request_id)""").fetchone()
+    finally:
+        conn.unregister("_intake_rows")
+    return int(inserted[0]) if inserted else 0
+
+
+def insert_new_labels(conn, rows: pd.DataFrame) -> int:
+    """Insert, inside the caller's transaction on ``conn``, the labels not stored yet: a row whose
+    (request_id, label) is already in ``labels`` is skipped; a different label for a request is a
+    correction and is kept beside the old one (the newest ``labeled_at`` wins when a window reads
+    it). ``labeled_at`` must be set. Returns the number inserted."""
+    if rows["labeled_at"].isna().any():
+        raise ValueError("every label row needs labeled_at")
+    frame = pd.DataFrame({"request_id": rows["request_id"].astype(str),
+                          "label": [None if _missing(v) else str(_json_value(v)) for v in rows["label"]],
+                          "labeled_at": _utc(rows["labeled_at"])}).drop_duplicates(
+        ["request_id", "label"], keep="first")
+    conn.register("_intake_labels", frame)
+    try:
+        inserted = conn.execute(
+            """INSERT INTO labels (request_id, label, labeled_at)
+               SELECT request_id, label, labeled_at FROM _intake_labels b
+               WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = b.request_id
+                                 AND l.label IS NOT DISTINCT FROM b.label)""").fetchone()
+    finally:
+        conn.unregister("_intake_labels")
+    return int(inserted[0]) if inserted else 0
 
 
 def _expand(frame: pd.DataFrame, features_column: str = "features") -> pd.DataFrame:
