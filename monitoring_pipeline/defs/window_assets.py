@@ -8,9 +8,11 @@ import pandas as pd
 from monitoring_pipeline.core import compare_profiles
 from monitoring_pipeline.core.service import service_metrics
 from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.lib.references import ensure_reference, load_reference, window_profiles
+from monitoring_pipeline.lib.references import baseline_label, ensure_reference, load_reference, window_profiles
 from monitoring_pipeline.lib.sources import primary_version, served_rows, serving_monitor, window_frame
+from monitoring_pipeline.lib.settings import spool_dir
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
+from monitoring_pipeline.storage.spool import drain
 from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
 from .metadata import drift_metadata, rounded, skipped_report
@@ -82,6 +84,10 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     def traffic_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
         """The day's predictions of every model version, with the labels known so far."""
         step = Step(config, context, warehouse)
+        ingested = None
+        if step.monitor.traffic.source == "warehouse":  # what the HTTP API accepted is read with the window
+            ingested = drain(step.wh, spool_dir()).as_dict()
+            context.log.info(f"spool {spool_dir()}: {ingested}")
         frame = window_frame(step.monitor, step.wh, step.window)
         served = step.serve(frame)
         ref, built = ensure_reference(step.wh, step.monitor, step.run_id, window=step.window.partition_key,
@@ -100,6 +106,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             "model_version": str(step.monitor.champion), "served_by": dg.MetadataValue.json(versions_served(served)),
             "shadow_rows": len(frame) - len(served),
             "latency_p95_ms": service["latency_p95_ms"], "error_rate": service["error_rate"],
+            **({"spool_ingested": dg.MetadataValue.json(ingested)} if ingested is not None else {}),
         }))
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"})
@@ -149,7 +156,8 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             report = compare_profiles(ref_profile, cur_profile, alpha=t.alpha, correction=t.correction,
                                       thresholds=t.drift)
             replace_drift(step.wh, report, drift_type, model_name=step.monitor.name,
-                          model_version=step.monitor.champion, baseline_period=f"reference@{ref.version}",
+                          model_version=step.monitor.champion,
+                          baseline_period=baseline_label(step.wh, step.monitor.name, ref.version),
                           current_period=step.window.day.isoformat(), asset_key=name, **step.keys)
             context.log.info(f"{step.window.partition_key}: {drift_type} drift {report['status']} - "
                              f"{report['summary']}")

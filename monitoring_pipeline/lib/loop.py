@@ -35,6 +35,8 @@ from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.models import (TrainedModel, data_hash, evaluate, load_checkpoint, read_card, save_checkpoint,
                                         train)
 from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage.baselines import store_training_reference
+from monitoring_pipeline.storage.references import StoredReference
 from monitoring_pipeline.storage.results import replace_comparison
 from monitoring_pipeline.storage.runs import failed_gate_windows
 from monitoring_pipeline.storage.traffic import append_inference, append_labels, read_log_window
@@ -90,6 +92,9 @@ def train_version(wh: Warehouse, monitor: Monitor, frame: pd.DataFrame, holdout:
     ref = Reference(*_version_profiles(monitor, model, frame, features), metrics, version,
                     model_sample(monitor, model, holdout, features, source="holdout"))
     store_reference(wh, replace(monitor, champion=version), ref, None)
+    # kept apart: a promotion may replace the version's reference, and its training data is not always readable again
+    store_training_reference(wh, monitor.name, version, StoredReference(ref.inputs, ref.outputs, ref.metrics,
+                                                                        ref.calibration))
     return version, model
 
 

@@ -23,6 +23,9 @@ MODALITIES = ("tabular", "text", "vision")
 SOURCES = ("warehouse", "file", "bundled")
 KINDS = ("numeric", "categorical", "datetime")
 REFERENCE_BASES = ("validation", "training", "first_window")
+# What a version's recorded baseline may be: a monitors.yaml basis, or served windows a person chose
+# (POST /api/ml/baseline); the latter is never a monitor's reference_on_promotion.
+BASELINE_BASES = (*REFERENCE_BASES, "windows")
 # How a text monitor embeds its documents: core's own text profile (hashed), or all-MiniLM-L6-v2
 # sentence embeddings (monitoring_pipeline.models.text_embedder, the 'embeddings' extra).
 EMBEDDERS = ("hashed", "minilm")

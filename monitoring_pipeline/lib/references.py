@@ -8,8 +8,9 @@ reference data is never re-read for that.
 
 A version promoted by a retraining may be judged against something else: its baseline
 (``set_baseline``, the monitor's ``reference_on_promotion``) is the labeled traffic it
-was validated on, its training data, or the first window it serves, and every choice
-is kept in ``artifacts`` as ``reference_baseline``.
+was validated on, its training data, or the first window it serves; a person may set it
+to served windows or back to its training data (:mod:`.baselines`). Every choice is kept
+in ``artifacts`` as ``reference_baseline``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from monitoring_pipeline.storage.traffic import read_log_window
 
 from .estimation_inputs import reference_sample, window_sample
 from .model_views import has_views, load_version, model_profiles
-from .monitors import REFERENCE_BASES, Monitor
+from .monitor_checks import BASELINE_BASES
+from .monitors import Monitor
 from .sources import (feature_names, labels_of, outputs_of, profile_inputs_of, reference_frame, reference_outputs,
                       typed_features)
 
@@ -94,11 +96,38 @@ def set_baseline(wh: Warehouse, model_name: str, version: str, basis: str, *, wi
     traffic, the window and its [start, end) in time. Appended, never replaced: the
     history of a version's baselines is kept. ``first_window`` without a window is
     pending: the first window the version serves becomes its reference."""
-    if basis not in REFERENCE_BASES:
-        raise ValueError(f"reference basis must be one of {', '.join(REFERENCE_BASES)}, got {basis!r}")
+    payload = baseline_payload(basis, window=window, start=start, end=end, reason=reason)
+    save_artifact(wh, "report", BASELINE, payload=payload, model_name=model_name, model_version=version)
+
+
+def baseline_payload(basis: str, *, window: str | None = None, start: datetime | None = None,
+                     end: datetime | None = None, reason: str = "", set_by: str | None = None) -> dict:
+    """The record ``set_baseline`` stores; ``set_by`` names who set a baseline by hand."""
+    if basis not in BASELINE_BASES:
+        raise ValueError(f"reference basis must be one of {', '.join(BASELINE_BASES)}, got {basis!r}")
     payload = {"basis": basis, "window": window, "reason": reason,
                "start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
-    save_artifact(wh, "report", BASELINE, payload=payload, model_name=model_name, model_version=version)
+    return {**payload, "set_by": set_by} if set_by else payload
+
+
+def baseline_label(wh: Warehouse, model_name: str, version: str | None) -> str:
+    """What a drift row of ``version`` was judged against (``ml_drift_history.baseline_period``):
+    ``reference@v3``, or for a baseline set by hand e.g.
+    ``windows [2026-01-05, 2026-01-07) (set by alice)@v3`` / ``training (set by bob)@v3``."""
+    base = baseline_of(wh, model_name, version) if version is not None else {}
+    if not base.get("set_by"):
+        return f"reference@{version}"
+    span = ""
+    if base.get("start") and base.get("end"):
+        span = " " + span_text(datetime.fromisoformat(base["start"]), datetime.fromisoformat(base["end"]))
+    return f"{base['basis']}{span} (set by {base['set_by']})@{version}"
+
+
+def span_text(start: datetime, end: datetime) -> str:
+    """``[start, end)``, each a date when it is midnight, else to the minute."""
+    show = lambda t: t.date().isoformat() if t == datetime(t.year, t.month, t.day) else t.isoformat(  # noqa: E731
+        sep=" ", timespec="minutes")
+    return f"[{show(start)}, {show(end)})"
 
 
 def day_span(ts: pd.Series) -> dict:
@@ -120,9 +149,9 @@ def baseline_of(wh: Warehouse, model_name: str, version: str | None) -> dict:
 def concept_reference(wh: Warehouse, monitor: Monitor) -> tuple[pd.DataFrame, str]:
     """The labeled rows the feature-label relation of the monitor's version is compared
     with, and what they are: the labeled traffic of its baseline window when its reference
-    is served traffic (``validation``, ``first_window``), else the monitor's reference data."""
+    is served traffic (``validation``, ``first_window``, ``windows``), else the monitor's reference data."""
     base = baseline_of(wh, monitor.name, monitor.champion) if monitor.model is not None else {}
-    if base.get("basis") in ("validation", "first_window") and base.get("start") and base.get("end"):
+    if base.get("basis") in ("validation", "first_window", "windows") and base.get("start") and base.get("end"):
         frame = read_log_window(wh, monitor.name, datetime.fromisoformat(base["start"]),
                                 datetime.fromisoformat(base["end"]))
         frame = frame[frame["label"].notna()].reset_index(drop=True)

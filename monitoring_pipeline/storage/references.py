@@ -40,11 +40,12 @@ class StoredReference:
 
 def store_reference_set(wh: Warehouse, model_name: str, model_version: str | None, *, inputs: DatasetProfile,
                         outputs: DatasetProfile | None, metrics: dict, run_id: int | None,
-                        replace: bool = True, calibration: dict | None = None) -> bool:
+                        replace: bool = True, calibration: dict | None = None, then=None) -> bool:
     """Store the reference of a model version in one transaction; it replaces the version's
     earlier one. With ``replace=False`` a version that already has a complete reference
     keeps it and nothing is written (two first runs racing: the first to commit wins).
-    ``calibration`` is the version's labeled calibration sample, if it has one.
+    ``calibration`` is the version's labeled calibration sample, if it has one; ``then(conn)``,
+    if given, runs in the same transaction after it (a record of why it was set).
     Returns whether this reference was stored."""
     keys = dict(run_id=run_id, model_name=model_name, model_version=model_version, asset_key=ASSET,
                 partition_key=model_name)
@@ -68,6 +69,8 @@ def store_reference_set(wh: Warehouse, model_name: str, model_version: str | Non
         conn.execute("""INSERT INTO reference_sets (model_name, model_version, inputs_id, outputs_id, calibration_id,
                                                     run_id) VALUES (?, ?, ?, ?, ?, ?)""",
                      [model_name, model_version, inputs_id, ids.get(OUTPUTS), ids.get(CALIBRATION), run_id])
+        if then is not None:
+            then(conn)
         return True
 
     return bool(wh.write(work))
