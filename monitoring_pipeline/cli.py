@@ -7,6 +7,7 @@
     monitoring-pipeline models trust <model> <version>
     monitoring-pipeline windows add <day> [<day> ...]
     monitoring-pipeline serve [--host 127.0.0.1] [--port 8000] [--workers 1]
+    monitoring-pipeline ingest
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
@@ -17,7 +18,9 @@ weights hash of a version registered before hashes were recorded (checked agains
 model card), so that it loads again. `windows add` registers days of the window partitions in
 the Dagster instance of $DAGSTER_HOME (``dg launch --partition`` and the UI's launcher only
 take a registered day). `serve` runs the HTTP API (monitoring_pipeline.api) under uvicorn;
-off a loopback address it needs $MONITORING_API_TOKEN, since every read then needs it. A warehouse that is missing,
+off a loopback address it needs $MONITORING_API_TOKEN, since every read then needs it. `ingest` moves
+the predictions and labels the API accepted (its spool, $MONITORING_SPOOL) into the warehouse, each
+batch once (the API's own drainer and the traffic step do too). A warehouse that is missing,
 corrupt, locked past ``--wait`` seconds or not writable is one line on stderr naming
 the path and the cause, and exit status 1.
 """
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         dest="action", required=True)
     add = windows.add_parser("add", help="register days in the Dagster instance of $DAGSTER_HOME")
     add.add_argument("days", nargs="+", metavar="DAY", help="ISO dates, e.g. 2026-01-06")
+    commands.add_parser("ingest", help="ingest the predictions and labels the API accepted (the spool, "
+                        "$MONITORING_SPOOL) into the warehouse, each once")
     serve = commands.add_parser("serve", help="the HTTP API (FastAPI under uvicorn); docs at /docs")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -153,6 +158,16 @@ def _run(args: argparse.Namespace, wh: Warehouse) -> int:
     if args.command == "migrate":
         with wh.connect():
             print(f"warehouse {wh.path} is at schema version {LATEST}")
+        return 0
+    if args.command == "ingest":
+        from monitoring_pipeline.lib.settings import spool_dir
+        from monitoring_pipeline.storage.spool import drain
+
+        spool = spool_dir()
+        with wh.connect():  # the warehouse must exist (and be at this code's schema) even with nothing to ingest
+            pass
+        counts = drain(wh, spool).as_dict()
+        print(f"spool {spool}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         return 0
     if args.command == "models":
         try:

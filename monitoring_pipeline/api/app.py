@@ -29,7 +29,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        intake_routes.start_drainer(app)  # ingests the spool while the app serves
         yield
+        intake_routes.stop_drainer(app)
         app.state.reader.close()
 
     app = FastAPI(title="monitoring_pipeline", version="1", description=DESCRIPTION, lifespan=lifespan)

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -27,7 +31,24 @@ def responses(*codes: int) -> dict:
     return {code: {"model": ErrorBody} for code in codes}
 
 
+def _json_safe(value):
+    """A validation error's echoed input with NaN and infinity as text (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError):
+        # FastAPI's own 422 body, except that a NaN or infinity sent (Python's JSON reads them) cannot
+        # make the answer itself unencodable (a 500)
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(error.errors()))}, status_code=422)
+
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, error: Unavailable):
         return JSONResponse({"detail": error.detail}, status_code=503,
