@@ -23,6 +23,7 @@ storage and lib read works unchanged; ``reader.as_of`` says when the snapshot's 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -32,10 +33,11 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from monitoring_pipeline.storage import Warehouse, WarehouseError
 from monitoring_pipeline.storage.schema import LATEST, migrate
@@ -277,7 +279,7 @@ class Reader:
             src.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS api_snapshot")
             try:
                 src.execute("BEGIN TRANSACTION")
-                as_of = datetime.now(timezone.utc)
+                as_of = datetime.now(UTC)
                 self._check_version(src, source_db)
                 columns = self._columns(src, source_db)
                 target = self._columns(src, "api_snapshot")
@@ -321,3 +323,27 @@ class Reader:
         for table, column in rows:
             out.setdefault(table, []).append(column)
         return out
+
+
+def plain(value):
+    """``value`` as JSON-safe plain Python: NaN, inf, NaT and pandas' missing values as None,
+    numpy scalars unwrapped, timestamps as ``datetime`` (in dicts and lists too)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or value is pd.NaT or (not isinstance(value, str) and pd.api.types.is_scalar(value)
+                                            and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """A query's rows as plain dicts (:func:`plain`): a warehouse NULL, NaN or inf is None."""
+    return [plain(row) for row in frame.to_dict("records")]

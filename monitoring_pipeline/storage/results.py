@@ -183,12 +183,14 @@ def upsert_alerts(wh: Warehouse, alerts: list[Alert], *, asset_key: str, partiti
     return wh.write(work)
 
 
-def acknowledge_alert(wh: Warehouse, alert_id: str, by: str) -> bool:
-    """Mark an open alert acknowledged (it is not notified again); False if no such open alert exists."""
+def acknowledge_alert(wh: Warehouse, alert_id: str, by: str, note: str | None = None) -> bool:
+    """Mark an open alert acknowledged (it is not notified again), with an optional note; False if
+    no such open alert exists."""
     return wh.write(lambda conn: conn.execute(
-        """UPDATE ml_monitoring_alerts SET status = ?, acknowledged_at = current_timestamp, acknowledged_by = ?
+        """UPDATE ml_monitoring_alerts SET status = ?, acknowledged_at = current_timestamp, acknowledged_by = ?,
+               acknowledged_note = ?
            WHERE alert_id = ? AND status = 'open' RETURNING alert_id""",
-        [_status("acknowledged"), by, alert_id]).fetchone() is not None)
+        [_status("acknowledged"), by, note, alert_id]).fetchone() is not None)
 
 
 def resolve_alert(wh: Warehouse, alert_id: str, reason: str) -> bool:

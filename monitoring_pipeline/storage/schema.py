@@ -295,6 +295,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         )""",
         # the class scores a prediction came with (JSON: {class: probability} or a list), when sent
         "ALTER TABLE inference_log ADD COLUMN scores JSON",
+        # what the person who acknowledged an alert wrote (the API's acknowledge takes a note)
+        "ALTER TABLE ml_monitoring_alerts ADD COLUMN acknowledged_note VARCHAR",
     ]),
 ]
 
