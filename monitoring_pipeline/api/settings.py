@@ -6,6 +6,7 @@
     MONITORING_API_TOKEN     the bearer token writes need (and reads, off loopback)
     MONITORING_API_HOST      the address the server is bound to (``serve`` sets it)
     MONITORING_DAGSTER_URL   the Dagster webserver that launches checks (default http://127.0.0.1:3000)
+    MONITORING_HEALTH_MAX_AGE_HOURS  how old a model's last successful run may be for /api/ml/health (default 26)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from monitoring_pipeline.lib.settings import monitors_path, spool_dir, warehouse
 TOKEN_ENV = "MONITORING_API_TOKEN"
 HOST_ENV = "MONITORING_API_HOST"
 DAGSTER_URL_ENV = "MONITORING_DAGSTER_URL"
+HEALTH_MAX_AGE_ENV = "MONITORING_HEALTH_MAX_AGE_HOURS"
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -33,6 +35,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _hours(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = float("nan")
+    if not hours > 0 or hours == float("inf"):
+        raise ValueError(f"${name} must be a positive number of hours, got {raw!r}")
+    return hours
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     warehouse: Path
@@ -43,13 +58,14 @@ class ApiSettings:
     token: str | None = field(default=None, repr=False)  # never printed
     write_timeout: float = 10.0  # seconds a write waits for a run that holds the warehouse
     snapshot_max_age: float = 2.0  # seconds before a read refreshes the API's snapshot of the warehouse
+    health_max_age_hours: float = 26.0  # /api/ml/health: a daily window (00:30 for yesterday) plus slack
 
     @classmethod
     def from_env(cls) -> ApiSettings:
         return cls(warehouse=warehouse_path(), spool=spool_dir(), monitors=monitors_path(),
                    host=os.environ.get(HOST_ENV) or DEFAULT_HOST,
                    dagster_url=(os.environ.get(DAGSTER_URL_ENV) or "http://127.0.0.1:3000").rstrip("/"),
-                   token=os.environ.get(TOKEN_ENV) or None)
+                   token=os.environ.get(TOKEN_ENV) or None, health_max_age_hours=_hours(HEALTH_MAX_AGE_ENV, 26.0))
 
     @property
     def reads_open(self) -> bool:
