@@ -263,19 +263,28 @@ async def null_server(port: int) -> None:
 
 # ---- the phases and the table ----
 
-def probe(port: int, requests: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """The ``(method, path)`` requests the server serves, and the missing ones: FastAPI's bare 404
-    (no route yet). A POST is probed with ``{}`` (a 422 then, when served)."""
-    served, missing = [], []
+def probe(port: int, requests: list[tuple[str, str]], repeat: int = 15) -> tuple[list[str], list[str], dict]:
+    """The ``(method, path)`` requests the server serves, the missing ones (FastAPI's bare 404: no route
+    yet), and each served GET's median milliseconds alone (``repeat`` requests one after another on one
+    connection: its cost without concurrency). A POST is probed with ``{}`` (a 422 when served)."""
+    served, missing, alone = [], [], {}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     for method, path in requests:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        conn.request(method, path, body=b"{}" if method == "POST" else None,
-                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-        response = conn.getresponse()
-        body = response.read()
-        conn.close()
-        (missing if response.status == 404 and body == b'{"detail":"Not Found"}' else served).append(path)
-    return served, missing
+        seconds = []
+        for _ in range(repeat if method == "GET" else 1):
+            started = time.perf_counter()
+            conn.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            seconds.append(time.perf_counter() - started)
+        if response.status == 404 and body == b'{"detail":"Not Found"}':
+            missing.append(path)
+        else:
+            served.append(path)
+            alone[path] = (1000 * statistics.median(seconds), response.status)
+    conn.close()
+    return served, missing, alone
 
 
 def non_2xx(result: dict) -> str:
@@ -292,12 +301,13 @@ def row(label: str, result: dict, rows_per_request: int, target: str, writer_run
     rate = result["n"] / result["wall"] if result["wall"] else 0
     rows_s = f"{ok * rows_per_request / result['wall']:9.0f}" if rows_per_request else "        -"
     cpu = 1000 * result["cpu"] / max(result["n"], 1)
+    load = f"{result['load']:5.1f}" if "load" in result else "    -"
     return (f"{label:<28} | {result['n']:>6} | {result['wall']:6.1f} | {rate:7.1f} | {rows_s} | {fmt(p['p50'])} | "
-            f"{fmt(p['p95'])} | {fmt(p['p99'])} | {cpu:6.2f} | {non_2xx(result):<14} | {target}{writer_runs}")
+            f"{fmt(p['p95'])} | {fmt(p['p99'])} | {cpu:6.2f} | {load} | {non_2xx(result):<14} | {target}{writer_runs}")
 
 
 HEADER = (f"{'phase':<28} | {'reqs':>6} | {'secs':>6} | {'req/s':>7} | {'rows/s':>9} | {'p50 ms':>7} | {'p95 ms':>7} | "
-          f"{'p99 ms':>7} | {'cpu ms':>6} | {'non-2xx':<14} | target")
+          f"{'p99 ms':>7} | {'cpu ms':>6} | {'load':>5} | {'non-2xx':<14} | target")
 
 
 def verdict(value: float | None, goal: float, below: bool) -> str:
@@ -321,7 +331,9 @@ def phases(args, home: Path, port: int, paths: list[str], ingest_served: bool, l
                 writer = Writer(home)
                 writer.start()
                 writer.executing.wait()
+            load_before = os.getloadavg()[0]
             result = run_client(load)
+            result["load"] = max(load_before, os.getloadavg()[0])
             if writer:
                 writer.stop.set()
                 writer.join()
@@ -367,14 +379,15 @@ def main() -> None:
             table.append(("client alone: ingest", run_client(
                 {**spec, "kind": "ingest", "n": args.batches, "concurrency": args.senders,
                  "batch_rows": args.batch_rows})))
-        missing, per_path = [], []
+        missing, per_path, costs = [], [], []
         for workers in args.workers:
             port = free_port()
             command = [str(BIN / "monitoring-pipeline"), "serve", "--host", "127.0.0.1", "--port", str(port),
                        "--workers", str(workers)]
             with server(command, env_for(home), home / f"api_workers{workers}.log",
                         f"http://127.0.0.1:{port}/openapi.json"):
-                paths, missing = probe(port, [("GET", p) for p in read_paths(MODEL)] + [("POST", "/v1/inferences")])
+                paths, missing, alone = probe(port, [("GET", p) for p in read_paths(MODEL)] + [("POST", "/v1/inferences")])
+                costs.append((workers, alone))
                 reads = [p for p in paths if p != "/v1/inferences"]
                 results = phases(args, home, port, reads, "/v1/inferences" in paths,
                                  f"{workers} worker{'s' * (workers > 1)}:")
@@ -382,7 +395,7 @@ def main() -> None:
                 per_path += [(name, r) for name, r in results if "reads" in name]
     print(f"\nload from a second process on 127.0.0.1; {args.concurrency} concurrent reads, {args.senders} senders of "
           f"{args.batch_rows}-row batches; '+ run': a monitoring_job run writes the warehouse meanwhile; "
-          "cpu ms: the client's CPU per request")
+          "cpu ms: the client's CPU per request; load: the machine's 1-minute load average (2 cores here)")
     print(HEADER)
     print("-" * len(HEADER))
     for name, result in table:
@@ -393,7 +406,11 @@ def main() -> None:
         print(row(name, result, args.batch_rows if ingest else 0, target if "client" not in name else "-", runs))
     if missing:
         print(f"\nnot served yet (404, no route): {', '.join(missing)}")
-    print("\nper read endpoint: p95 ms (status codes)")
+    print("\neach read alone: median ms of 15 requests one after another (status)")
+    for workers, alone in costs:
+        print(f"{workers} worker{'s' * (workers > 1)}:".ljust(29) + "; ".join(
+            f"{p} {ms:.1f} ({status})" for p, (ms, status) in alone.items() if p != "/v1/inferences"))
+    print("\nper read endpoint at load: p95 ms (status codes)")
     for name, result in per_path:
         print(f"{name:<28} " + "; ".join(
             f"{p} {result['per_path'][p]['p95'] or 0:.1f} ({' '.join(f'{c}x{k}' for c, k in result['codes'][p].items())})"
