@@ -213,6 +213,11 @@ class Drainer:
 def start_drainer(app) -> None:
     """The app's lifespan start: drain its spool in the background."""
     settings = app.state.settings
+    if not log.handlers and not logging.getLogger().handlers:  # uvicorn configures only its own loggers
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
     app.state.drainer = Drainer(settings.spool, settings.warehouse, timeout=settings.write_timeout).start()
 
 
