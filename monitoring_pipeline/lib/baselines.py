@@ -20,6 +20,7 @@ from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.baselines import insert_baseline_change, load_training_reference
 from monitoring_pipeline.storage.references import store_reference_set
 from monitoring_pipeline.storage.runs import insert_artifact
+from monitoring_pipeline.storage.traffic import read_log_window
 
 from .monitors import Monitor
 from .references import (BASELINE, Reference, baseline_payload, build_reference, load_reference, span_text,
@@ -29,6 +30,7 @@ from .sources import Window, feature_names, reference_frame, served_rows, servin
 # The fewest served rows a reference may be made of: its numeric profiles have quantile bins and
 # its drift tests need a few rows in each to say anything.
 MIN_ROWS = 30
+MAX_DAYS = 366  # days of replayed or file traffic one baseline reads, window by window
 
 
 class BaselineError(ValueError):
@@ -42,23 +44,40 @@ class BaselineError(ValueError):
 
 def served_range(wh: Warehouse, monitor: Monitor, start: datetime, end: datetime) -> pd.DataFrame:
     """The requests ``monitor`` saw in [start, end), each answered by the version that served it
-    (shadow rows dropped), read day by day as its windows are."""
-    frames, day = [], start.date()
-    while datetime(day.year, day.month, day.day) < end:
+    (shadow rows dropped): from the inference log in one read, from other sources window by
+    window (at most ``MAX_DAYS`` of them)."""
+    if monitor.traffic.source == "warehouse":
+        frame = read_log_window(wh, monitor.name, start, end)
+        return served_rows(frame, monitor) if len(frame) else frame
+    days = (end.date() - start.date()).days + (0 if end == _midnight(end) else 1)
+    if days > MAX_DAYS:
+        raise BaselineError(f"{span_text(start, end)} spans {days} days of {monitor.traffic.source} traffic; "
+                            f"a baseline reads at most {MAX_DAYS}")
+    frames = []
+    for i in range(days):
+        day = start.date() + timedelta(days=i)
         frame = window_frame(monitor, wh, Window(day, monitor.name, f"{day.isoformat()}|{monitor.name}"))
         if len(frame):
             ts = pd.to_datetime(frame["ts"])
             frames.append(frame[(ts >= start) & (ts < end)])
-        day += timedelta(days=1)
     frames = [f for f in frames if len(f)]
     return served_rows(pd.concat(frames, ignore_index=True), monitor) if frames else pd.DataFrame()
 
 
+def _midnight(t: datetime) -> datetime:
+    return datetime(t.year, t.month, t.day)
+
+
 def as_datetime(value: date | datetime) -> datetime:
-    """A day as its midnight; a time as given, without its time zone (the warehouse keeps naive UTC)."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else (value - value.utcoffset()).replace(tzinfo=None)
-    return datetime(value.year, value.month, value.day)
+    """A day as its midnight; a time as given, in UTC without its time zone (as the warehouse keeps times)."""
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=None)
+    try:
+        return (value - value.utcoffset()).replace(tzinfo=None)
+    except OverflowError:
+        raise BaselineError(f"{value.isoformat()} is out of range in UTC") from None
 
 
 def rebaseline(wh: Warehouse, monitor: Monitor, *, basis: Literal["windows", "training"],

@@ -124,9 +124,9 @@ def baseline_label(wh: Warehouse, model_name: str, version: str | None) -> str:
 
 
 def span_text(start: datetime, end: datetime) -> str:
-    """``[start, end)``, each a date when it is midnight, else to the minute."""
+    """``[start, end)``, each a date when it is midnight, else to the minute (the second if it has one)."""
     show = lambda t: t.date().isoformat() if t == datetime(t.year, t.month, t.day) else t.isoformat(  # noqa: E731
-        sep=" ", timespec="minutes")
+        sep=" ", timespec="seconds" if t.second or t.microsecond else "minutes")
     return f"[{show(start)}, {show(end)})"
 
 

@@ -1,20 +1,26 @@
 """Baselines set by hand (lib.baselines.rebaseline) on a temporary warehouse, without Dagster."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
 
 from monitoring_pipeline.lib import loop
-from monitoring_pipeline.lib.baselines import MIN_ROWS, BaselineError, rebaseline
-from monitoring_pipeline.lib.references import (baseline_label, baseline_of, concept_reference, load_reference,
-                                                profile_inputs)
+from monitoring_pipeline.demo.replay import replay_window
+from monitoring_pipeline.lib.baselines import MAX_DAYS, MIN_ROWS, BaselineError, as_datetime, rebaseline
+from monitoring_pipeline.lib.monitors import load_monitors
+from monitoring_pipeline.lib.references import (baseline_label, baseline_of, build_reference, concept_reference,
+                                                load_reference, profile_inputs)
 from monitoring_pipeline.lib.sources import labels_of, serving_monitor
 from monitoring_pipeline.models import read_card
 from monitoring_pipeline.storage import Warehouse, registry
 from monitoring_pipeline.storage.baselines import baseline_changes, load_training_reference
 from monitoring_pipeline.storage.traffic import read_log_window
 from monitoring_pipeline_tests.lib.test_loop import ROWS, monitor, serve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -94,3 +100,29 @@ def test_a_baseline_that_cannot_be_set_is_refused_naming_why_and_writes_nothing(
     with pytest.raises(BaselineError, match="no champion") as none:
         rebaseline(empty, m, basis="training", set_by="alice")
     assert none.value.conflict
+
+
+def test_a_configured_model_takes_a_baseline_of_its_replayed_days_and_its_reference_data_back(tmp_path):
+    """A model monitors.yaml names (no registry): its traffic is replayed day by day; its training
+    reference is built again from the reference data."""
+    config = load_monitors(ROOT / "data" / "monitors.yaml")
+    m = config.monitor("breast_cancer_classifier")
+    wh = Warehouse(tmp_path / "w.duckdb")
+    result = rebaseline(wh, m, basis="windows", start=datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+                        end=date(2026, 1, 4), set_by="carol")
+    # 2026-01-02 00:00+02:00 is 2026-01-01 22:00 UTC: the last two hours of the first day are in
+    replayed = pd.concat([replay_window(m.name, m.traffic.dataset, date(2026, 1, d), m.traffic.rows_per_day,
+                                        [m.champion, m.candidate]) for d in (1, 2, 3)])
+    replayed = replayed[(pd.to_datetime(replayed["ts"]) >= datetime(2026, 1, 1, 22))
+                        & (replayed["model_version"] == m.champion)]
+    assert result["start"] == datetime(2026, 1, 1, 22) and result["rows"] == len(replayed) > 2 * m.traffic.rows_per_day
+    assert load_reference(wh, m).inputs.n_rows == len(replayed)
+    assert baseline_label(wh, m.name, m.champion) == \
+        f"windows [2026-01-01 22:00, 2026-01-04) (set by carol)@{m.champion}"
+
+    rebaseline(wh, m, basis="training", set_by="carol")
+    assert load_reference(wh, m).inputs.to_dict() == build_reference(m).inputs.to_dict()
+    with pytest.raises(BaselineError, match=f"spans 400 days of bundled traffic; a baseline reads at most {MAX_DAYS}"):
+        rebaseline(wh, m, basis="windows", start=date(2026, 1, 1), end=date(2027, 2, 5), set_by="carol")
+    with pytest.raises(BaselineError, match="out of range in UTC"):
+        as_datetime(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))
