@@ -23,9 +23,10 @@ import fcntl
 import json
 import math
 import os
+import random
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,12 +35,15 @@ import duckdb
 import pandas as pd
 
 from .traffic import insert_new_inferences, insert_new_labels
-from .warehouse import Warehouse
+from .warehouse import Warehouse, _is_conflict
 
 KINDS = ("inferences", "labels")
 REQUIRED = {"inferences": ("model_name", "request_id", "ts"), "labels": ("request_id", "label", "labeled_at")}
 NUMERIC = {"inferences": ("confidence", "latency_ms"), "labels": ()}
 FORMAT = 1
+HOLD_SECONDS = 0.5  # how long a drain keeps one connection (and the warehouse) before letting a run in
+CONFLICT_RETRIES = 20
+_ENCODER = json.JSONEncoder(default=str, allow_nan=False)  # one encoder for every row (json.dumps makes one per call)
 
 
 @dataclass
@@ -114,7 +118,7 @@ class Spool:
         accepted_at = accepted_at or _now()
         header = {"format": FORMAT, "batch_id": batch_id, "kind": kind, "rows": len(rows),
                   "accepted_at": accepted_at.isoformat()}
-        lines = [json.dumps(header)] + [json.dumps(row, default=str, allow_nan=False) for row in rows]
+        lines = [json.dumps(header)] + [_ENCODER.encode(row) for row in rows]
         for folder in (self.pending, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{kind}-{batch_id}.jsonl"
@@ -189,57 +193,80 @@ def read_batch(path: Path) -> tuple[dict, list[dict]]:
     return header, rows
 
 
-def _ingest(wh: Warehouse, header: dict, rows: list[dict]) -> int | None:
-    """One transaction: the batch's new rows and its ``ingested_batches`` row. None when the batch
-    was recorded before (a drain that committed and stopped before removing the file)."""
-    kind, frame = header["kind"], pd.DataFrame(rows)
-    if kind == "inferences" and "features" in frame.columns:  # dicts stay dicts (JSON objects)
-        frame["features"] = [r.get("features") for r in rows]
-    if kind == "inferences" and "scores" in frame.columns:
-        frame["scores"] = [r.get("scores") for r in rows]
+def _frame(kind: str, rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in ("features", "scores"):  # dicts and lists stay whole (JSON values)
+        if kind == "inferences" and column in frame.columns:
+            frame[column] = [r.get(column) for r in rows]
+    return frame
 
-    def work(conn):
-        if conn.execute("SELECT 1 FROM ingested_batches WHERE batch_id = ?", [header["batch_id"]]).fetchone():
-            return None
-        inserted = insert_new_inferences(conn, frame) if kind == "inferences" else insert_new_labels(conn, frame)
-        conn.execute("""INSERT INTO ingested_batches (batch_id, kind, rows_received, rows_inserted, accepted_at)
-                        VALUES (?, ?, ?, ?, ?)""",
-                     [header["batch_id"], kind, len(rows), inserted, header.get("accepted_at")])
-        return inserted
 
-    return wh.write(work)
+def _ingest(conn, header: dict, rows: list[dict]) -> int | None:
+    """One transaction on ``conn``: the batch's new rows and its ``ingested_batches`` row. None when
+    the batch was recorded before (a drain that committed and stopped before removing the file).
+    Retried whole when another writer of this process conflicts, as ``Warehouse.write`` does."""
+    kind, frame = header["kind"], _frame(header["kind"], rows)
+    for attempt in range(CONFLICT_RETRIES + 1):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if conn.execute("SELECT 1 FROM ingested_batches WHERE batch_id = ?", [header["batch_id"]]).fetchone():
+                conn.execute("ROLLBACK")
+                return None
+            inserted = insert_new_inferences(conn, frame) if kind == "inferences" else insert_new_labels(conn, frame)
+            conn.execute("""INSERT INTO ingested_batches (batch_id, kind, rows_received, rows_inserted, accepted_at)
+                            VALUES (?, ?, ?, ?, ?)""",
+                         [header["batch_id"], kind, len(rows), inserted, header.get("accepted_at")])
+            conn.execute("COMMIT")
+            return inserted
+        except BaseException as error:
+            with suppress(duckdb.Error):  # the original error is what matters
+                conn.execute("ROLLBACK")
+            if not (_is_conflict(error) and attempt < CONFLICT_RETRIES):
+                raise
+        time.sleep(0.05 + random.random() * 0.2)
+    raise AssertionError("unreachable")
 
 
 def drain(wh: Warehouse, spool: Spool | Path | str, *, limit: int | None = None) -> DrainCounts:
     """Ingest the spool's pending batches (at most ``limit``), oldest first, each exactly once.
 
-    A WarehouseError (the warehouse locked past its timeout) stops the drain: what was
-    committed stays committed and the rest waits, durable, for the next drain."""
+    Batches share a connection for up to HOLD_SECONDS (opening one costs tens of milliseconds), each
+    in its own transaction; then the connection is closed so a waiting run gets the warehouse. A
+    WarehouseError (the warehouse locked past its timeout) stops the drain: what was committed stays
+    committed and the rest waits, durable, for the next drain."""
     spool = spool if isinstance(spool, Spool) else Spool(spool)
     counts = DrainCounts()
     if not spool.pending.is_dir():
         return counts
     with spool.lock():
-        for path in spool.pending_files()[:limit]:
-            if not path.exists():  # removed by a drainer that held the lock before us
-                continue
-            try:
-                header, rows = read_batch(path)
-            except SpoolFileError as error:
-                spool.reject(path, str(error))
-                counts.rejected += 1
-                continue
-            try:
-                inserted = _ingest(wh, header, rows)
-            except (ValueError, duckdb.ConversionException, duckdb.InvalidInputException) as error:
-                spool.reject(path, f"its rows cannot be stored: {' '.join(str(error).split())}")
-                counts.rejected += 1
-                continue
-            if inserted is None:
-                counts.skipped += 1
-            else:
-                counts.batches += 1
-                counts.received[header["kind"]] += len(rows)
-                counts.inserted[header["kind"]] += inserted
-            path.unlink()
+        paths = spool.pending_files()[:limit]
+        while paths:
+            with wh.connect() as conn:
+                held = time.monotonic()
+                while paths and time.monotonic() - held < HOLD_SECONDS:
+                    _drain_one(conn, spool, paths.pop(0), counts)
     return counts
+
+
+def _drain_one(conn, spool: Spool, path: Path, counts: DrainCounts) -> None:
+    if not path.exists():  # removed by a drainer that held the lock before us
+        return
+    try:
+        header, rows = read_batch(path)
+    except SpoolFileError as error:
+        spool.reject(path, str(error))
+        counts.rejected += 1
+        return
+    try:
+        inserted = _ingest(conn, header, rows)
+    except (ValueError, duckdb.ConversionException, duckdb.InvalidInputException) as error:
+        spool.reject(path, f"its rows cannot be stored: {' '.join(str(error).split())}")
+        counts.rejected += 1
+        return
+    if inserted is None:
+        counts.skipped += 1
+    else:
+        counts.batches += 1
+        counts.received[header["kind"]] += len(rows)
+        counts.inserted[header["kind"]] += inserted
+    path.unlink()
