@@ -174,8 +174,9 @@ class Reader:
             try:
                 return self._make()
             except Unavailable as error:
-                self._failure = (time.monotonic(), error.detail)
-                raise
+                detail = f"{error.detail}; the API has no copy of it yet, retry shortly"
+                self._failure = (time.monotonic(), detail)
+                raise Unavailable(detail, retry_after=error.retry_after) from error
 
     def _retry_after(self) -> int:
         return max(1, round(self.settings.snapshot_max_age))
@@ -266,8 +267,7 @@ class Reader:
                     raise WarehouseError(self.source, str(error)) from error
                 if time.monotonic() > deadline:
                     raise Unavailable(f"a monitoring run has held the warehouse for more than "
-                                      f"{self.settings.write_timeout:g} s and the API has no copy of it yet; "
-                                      "retry shortly", retry_after=self._retry_after()) from error
+                                      f"{self.settings.write_timeout:g} s", retry_after=self._retry_after()) from error
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
 
