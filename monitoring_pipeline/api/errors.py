@@ -32,11 +32,14 @@ def responses(*codes: int) -> dict:
 
 
 def _json_safe(value):
-    """A validation error's echoed input with NaN and infinity as text (JSON has no such numbers)."""
+    """A validation error's echoed input with NaN and infinity as text (JSON has no such numbers) and
+    text that is not valid Unicode (a lone surrogate) escaped, so that the answer can be encoded."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
     return value
@@ -45,8 +48,8 @@ def _json_safe(value):
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError):
-        # FastAPI's own 422 body, except that a NaN or infinity sent (Python's JSON reads them) cannot
-        # make the answer itself unencodable (a 500)
+        # FastAPI's own 422 body, except that a NaN, an infinity or a lone surrogate sent (Python's JSON
+        # reads them) cannot make the answer itself unencodable (a 500)
         return JSONResponse({"detail": _json_safe(jsonable_encoder(error.errors()))}, status_code=422)
 
     @app.exception_handler(Unavailable)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import duckdb
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -149,6 +150,9 @@ def _accept(request: Request, kind: str, items: list, key) -> Accepted:
             rows.append(item.row(accepted_at))
     try:
         batch_id = Spool(request.app.state.settings.spool).accept(kind, rows, accepted_at=accepted_at)
+    except ValueError as error:  # what the body's models cannot see, e.g. text that is not valid Unicode
+        raise RequestValidationError([{"type": "value_error", "loc": ["body", kind], "msg": str(error),
+                                       "input": None}]) from error  # FastAPI's 422 shape, as the schema says
     except OSError as error:  # a full or unwritable disk: nothing was accepted, the client retries
         raise Unavailable(f"the spool cannot take the batch now: {error.strerror or error}", retry_after=5) from error
     drainer = getattr(request.app.state, "drainer", None)

@@ -43,7 +43,7 @@ NUMERIC = {"inferences": ("confidence", "latency_ms"), "labels": ()}
 FORMAT = 1
 HOLD_SECONDS = 0.5  # how long a drain keeps one connection (and the warehouse) before letting a run in
 CONFLICT_RETRIES = 20
-_ENCODER = json.JSONEncoder(default=str, allow_nan=False)  # one encoder for every row (json.dumps makes one per call)
+_ENCODER = json.JSONEncoder(default=str, allow_nan=False, ensure_ascii=False)  # one encoder for every row (json.dumps makes one per call)
 
 
 @dataclass
@@ -95,6 +95,14 @@ def _check_row(kind: str, i: int, row: dict) -> None:
             raise ValueError(f"{kind} row {i}: scores must be an object (class -> probability) or a list")
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class Spool:
     """The spool folder: ``pending/`` (accepted, not ingested), ``rejected/`` (unreadable files and
     their reasons), ``tmp/`` (files being written) and ``drain.lock``."""
@@ -119,12 +127,17 @@ class Spool:
         header = {"format": FORMAT, "batch_id": batch_id, "kind": kind, "rows": len(rows),
                   "accepted_at": accepted_at.isoformat()}
         lines = [json.dumps(header)] + [_ENCODER.encode(row) for row in rows]
+        try:
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+        except UnicodeEncodeError as error:
+            bad = next(i for i, line in enumerate(lines[1:]) if not _is_utf8(line))
+            raise ValueError(f"{kind} row {bad}: text that is not valid Unicode ({error.reason})") from error
         for folder in (self.pending, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{kind}-{batch_id}.jsonl"
         temporary = self.tmp / name
-        with open(temporary, "w", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+        with open(temporary, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.pending / name)

@@ -9,8 +9,10 @@ A window is a DataFrame with one row per prediction: ``ts``, ``request_id``,
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 
 from .warehouse import Warehouse
@@ -96,7 +98,8 @@ def insert_new_inferences(conn, rows: pd.DataFrame) -> int:
                 WHERE NOT EXISTS (SELECT 1 FROM inference_log l
                                   WHERE l.model_name = b.model_name AND l.request_id = b.request_id)""").fetchone()
     finally:
-        conn.unregister("_intake_rows")
+        with suppress(duckdb.Error):  # after a failed statement the transaction is aborted; the error above matters
+            conn.unregister("_intake_rows")
     return int(inserted[0]) if inserted else 0
 
 
@@ -119,7 +122,8 @@ def insert_new_labels(conn, rows: pd.DataFrame) -> int:
                WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = b.request_id
                                  AND l.label IS NOT DISTINCT FROM b.label)""").fetchone()
     finally:
-        conn.unregister("_intake_labels")
+        with suppress(duckdb.Error):  # after a failed statement the transaction is aborted; the error above matters
+            conn.unregister("_intake_labels")
     return int(inserted[0]) if inserted else 0
 
 

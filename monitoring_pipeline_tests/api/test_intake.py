@@ -112,13 +112,17 @@ def test_writes_need_the_token_and_it_never_shows(intake):
      ["body", "inferences", 0, "colour"], "Extra inputs are not permitted"),
     ("/v1/inferences", {"inferences": [{"model": "m", "request_id": str(i)} for i in range(10_001)]},
      ["body", "inferences"], "at most 10000 items"),
+    ("/v1/inferences", '{"inferences": [{"model": "m", "request_id": "a"}, {"model": "m", "request_id": "\\ud800"}]}',
+     ["body", "inferences", 1, "request_id"], "unicode string"),
+    ("/v1/inferences", '{"inferences": [{"model": "m", "request_id": "a", "inputs": {"x": "\\ud800"}}]}',
+     ["body", "inferences"], "inferences row 0: text that is not valid Unicode"),
     ("/v1/labels", {"labels": [{"request_id": "a"}]}, ["body", "labels", 0, "label"], "required"),
     ("/v1/labels", {"labels": [{"request_id": "a", "label": 1, "labeled_at": "yesterday"}]},
      ["body", "labels", 0, "labeled_at"], "datetime"),
 ])
 def test_bad_input_is_a_422_naming_the_field_and_nothing_is_spooled(one_server, path, body, field, message):
     url, spool = one_server
-    if isinstance(body, str):  # NaN and Infinity: Python's JSON reads them, JSON proper has none
+    if isinstance(body, str):  # NaN, Infinity, a lone surrogate: Python's JSON reads them
         request = urllib.request.Request(url + path, data=body.encode(), method="POST", headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
         with pytest.raises(urllib.error.HTTPError) as raised:

@@ -96,6 +96,7 @@ def test_the_same_request_in_two_batches_is_one_row_and_a_new_label_is_a_correct
     (lambda text: text.replace('"r1"', '"r1', 1), "not JSON"),
     (lambda text: "\n".join(text.splitlines()[:-1]) + "\n", "the header says 3 rows, the file holds 2"),
     (lambda text: text.replace('"2026-01-02T10:01:00"', '"yesterday"'), "cannot be stored"),
+    (lambda text: text.replace('"r1"', '"r1\\ud800"'), "cannot be stored"),  # DuckDB refuses a lone surrogate
 ])
 def test_a_damaged_file_is_rejected_with_its_reason_and_the_others_are_ingested(tmp_path, damage, reason):
     spool, wh = Spool(tmp_path / "spool"), Warehouse(tmp_path / "w.duckdb")
@@ -118,6 +119,7 @@ def test_a_damaged_file_is_rejected_with_its_reason_and_the_others_are_ingested(
     ([inference(1), inference(2, latency_ms=float("nan"))], "inferences row 1: latency_ms must be a finite number"),
     ([inference(1, confidence=float("inf"))], "inferences row 0: confidence must be a finite number"),
     ([inference(1, features=[1, 2])], "features must be an object"),
+    ([inference(1), inference(2, request_id="r\ud800")], "inferences row 1: text that is not valid Unicode"),
 ])
 def test_a_bad_batch_is_refused_with_a_clear_error_and_nothing_is_written(tmp_path, rows, message):
     spool = Spool(tmp_path / "spool")
