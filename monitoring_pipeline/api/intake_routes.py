@@ -35,9 +35,18 @@ Scalar = str | int | float | bool | None
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(2200, 1, 1)  # inside what pandas (and so a window) can hold
+
+
 def _utc_naive(value: datetime) -> datetime:
     """A time as the warehouse holds it: UTC without a zone (a naive time is taken as UTC)."""
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _in_range(value: datetime | None) -> datetime | None:
+    if value is not None and not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+        raise ValueError(f"must be between {EARLIEST.date()} and {LATEST.date()}")
+    return value
 
 
 def _not_finite(value):
@@ -69,6 +78,8 @@ class Inference(BaseModel):
                                                                      "(default: the largest score)")
     latency_ms: Finite | None = Field(None, ge=0)
     error: str | None = Field(None, max_length=2000, description="the serving error, when it failed")
+
+    _ts_range = field_validator("ts")(_in_range)
 
     @field_validator("inputs")
     @classmethod
@@ -111,6 +122,8 @@ class Label(BaseModel):
     label: str | int | float | bool = Field(description="the true class or value")
     labeled_at: datetime | None = Field(None, description="when it was known (default: when the batch was "
                                                           "accepted); the newest label of a request wins")
+
+    _labeled_at_range = field_validator("labeled_at")(_in_range)
 
     @field_validator("label")
     @classmethod
