@@ -102,18 +102,20 @@ def _monitor(request: Request, name: str) -> Monitor:
 
 
 @router.post("/api/ml/baseline", status_code=201, response_model=BaselineSet, dependencies=[Depends(require_write)],
-             responses=responses(401, 404, 409, 422, 503))
+             responses=responses(401, 404, 409, 503))  # 422: FastAPI's own, for a body that does not validate
 def set_baseline(body: BaselineRequest, request: Request) -> BaselineSet:
     """Set the champion's reference to its traffic in [start, end) or to its training data; the next
-    window it serves is judged against it. Recorded with who and when (GET /api/ml/baseline/{model})."""
+    window it serves is judged against it. Recorded with who and when (GET /api/ml/baseline/{model}).
+    409 says why it cannot be set: too few requests of the champion in the range, a range too long to
+    replay, no champion, no training reference kept."""
     monitor = _monitor(request, body.model)
     settings = request.app.state.settings
     wh = Warehouse(settings.warehouse, timeout=settings.write_timeout)
     try:
         result = rebaseline(wh, monitor, basis=body.basis, start=body.start, end=body.end, set_by=body.by.strip(),
                             note=body.note)
-    except BaselineError as error:  # the request asks for something the warehouse cannot give: say what
-        raise HTTPException(409 if error.conflict else 422, str(error)) from error
+    except BaselineError as error:  # the warehouse cannot give what the request asks for: say why
+        raise HTTPException(409, str(error)) from error
     request.app.state.reader.refresh()
     return BaselineSet(**result)
 

@@ -34,12 +34,8 @@ MAX_DAYS = 366  # days of replayed or file traffic one baseline reads, window by
 
 
 class BaselineError(ValueError):
-    """The baseline asked for cannot be set: a bad request (a range, too little traffic in it), or,
-    with ``conflict``, a warehouse that cannot give it (no champion, no training reference kept)."""
-
-    def __init__(self, message: str, *, conflict: bool = False):
-        super().__init__(message)
-        self.conflict = conflict
+    """The baseline asked for cannot be set: a bad range, too little traffic of the champion in it,
+    no champion, no training reference kept."""
 
 
 def served_range(wh: Warehouse, monitor: Monitor, start: datetime, end: datetime) -> pd.DataFrame:
@@ -90,15 +86,16 @@ def rebaseline(wh: Warehouse, monitor: Monitor, *, basis: Literal["windows", "tr
     version's training reference (a registry-served version's as kept when it was trained;
     else built again from the monitor's reference data). The reference, the version's
     baseline record and a ``baseline_changes`` row are written in one transaction.
-    BaselineError (a ValueError) names the problem: a range for ``training``, an empty or reversed range, too
-    few rows of the version in it, a version with no training reference kept.
+    BaselineError (a ValueError) names the problem: a range for ``training``, an empty,
+    reversed or too long range, too few rows of the version in it, no champion, no training
+    reference kept.
     """
     if not set_by or not set_by.strip():
         raise BaselineError("set_by must name who sets the baseline")
     monitor = serving_monitor(wh, monitor)
     version = monitor.champion
     if monitor.model is not None and version is None:
-        raise BaselineError(f"model {monitor.name!r} has no champion in the registry yet", conflict=True)
+        raise BaselineError(f"model {monitor.name!r} has no champion in the registry yet")
     if basis == "windows":
         if start is None or end is None:
             raise BaselineError("basis 'windows' needs start and end")
@@ -151,8 +148,7 @@ def _training_reference(wh: Warehouse, monitor: Monitor) -> Reference:
     kept = load_training_reference(wh, monitor.name, monitor.champion)
     if kept is None:
         raise BaselineError(f"{monitor.name} {monitor.champion} has no training reference kept (it was trained "
-                            "before versions kept one); set a baseline of served windows instead",
-                            conflict=True)
+                            "before versions kept one); set a baseline of served windows instead")
     return Reference(kept.inputs, kept.outputs, kept.metrics, monitor.champion, kept.calibration)
 
 

@@ -101,7 +101,7 @@ def test_a_baseline_set_through_the_api_judges_the_next_window(story, tmp_path):
         assert status == 404 and "nobody" in body["detail"]
         assert call(f"{url}/api/ml/baseline/nobody")[0] == 404
         status, body = call(f"{url}/api/ml/baseline", "POST", {**good, "start": "2026-01-01", "end": "2026-01-03"})
-        assert status == 422 and "served 0 requests in [2026-01-01, 2026-01-03)" in body["detail"], body
+        assert status == 409 and "served 0 requests in [2026-01-01, 2026-01-03)" in body["detail"], body
         assert len(call(f"{url}/api/ml/baseline/{MODEL}")[1]["changes"]) == 2  # refusals recorded nothing
 
     assert {r["baseline_period"] for r in trained} == {f"training (set by alice)@{version}"}
@@ -110,4 +110,5 @@ def test_a_baseline_set_through_the_api_judges_the_next_window(story, tmp_path):
     assert flagged(trained) > flagged(before) and flagged(trained) > flagged(windows)
     # The history already stored keeps what it was judged against.
     assert drift_rows(story, "2026-01-06") == before and drift_rows(story, "2026-01-07") == trained
-    print("flagged: validation reference", flagged(before), "training", flagged(trained), "windows", flagged(windows))
+    print(f"flagged of {len(before)}, {len(trained)}, {len(windows)} rows: validation reference {flagged(before)}, "
+          f"training {flagged(trained)}, windows {flagged(windows)}")
