@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from monitoring_pipeline.storage import Warehouse, WarehouseError
 from monitoring_pipeline.storage.spool import Spool, drain
+from monitoring_pipeline.storage.traffic import WINDOW_COLUMNS
 
 from .auth import require_write
 from .errors import Unavailable, responses
@@ -84,6 +85,9 @@ class Inference(BaseModel):
     @field_validator("inputs")
     @classmethod
     def _finite_inputs(cls, inputs):
+        clash = sorted(set(inputs or {}) & set(WINDOW_COLUMNS))
+        if clash:
+            raise ValueError(f"input names {clash} are the window's own columns; rename them")
         for name, value in (inputs or {}).items():
             bad = _not_finite(value)
             if bad is not None:

@@ -118,6 +118,8 @@ def test_writes_need_the_token_and_it_never_shows(intake):
      ["body", "inferences"], "inferences row 0: text that is not valid Unicode"),
     ("/v1/inferences", {"inferences": [{"model": "m", "request_id": "a", "ts": "0001-01-01T00:00:00+01:00"}]},
      ["body", "inferences", 0, "ts"], "must be between 1900-01-01 and 2200-01-01"),  # pandas could not window it
+    ("/v1/inferences", {"inferences": [{"model": "m", "request_id": "a", "inputs": {"label": 1, "x": 2}}]},
+     ["body", "inferences", 0, "inputs"], "input names ['label'] are the window's own columns"),
     ("/v1/labels", {"labels": [{"request_id": "a"}]}, ["body", "labels", 0, "label"], "required"),
     ("/v1/labels", {"labels": [{"request_id": "a", "label": 1, "labeled_at": "yesterday"}]},
      ["body", "labels", 0, "labeled_at"], "datetime"),
