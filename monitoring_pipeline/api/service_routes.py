@@ -33,7 +33,7 @@ from monitoring_pipeline.storage import registry as model_registry
 from monitoring_pipeline.storage.schema import LATEST
 
 from .auth import require_read
-from .errors import responses
+from .errors import Unavailable, responses
 
 router = APIRouter(tags=["service"])
 
@@ -168,12 +168,19 @@ def _routes(monitor: Monitor, configured: set[str]) -> ChannelRoutes:
                          not_configured=[r for r in routes if r not in configured])
 
 
+_NO_ANSWER = (WarehouseError, Unavailable)  # the warehouse (or the API's snapshot of it) cannot answer now
+
+
+def _why(error: Exception) -> str:
+    return getattr(error, "cause", None) or getattr(error, "detail", None) or str(error)
+
+
 def _warehouse(wh: Warehouse) -> WarehouseHealth:
     try:
         version = wh.read("SELECT max(version) AS v FROM schema_version")["v"].iloc[0]
-    except WarehouseError as error:
+    except _NO_ANSWER as error:
         return WarehouseHealth(reachable=False, schema_version=None, expected_schema_version=LATEST,
-                               detail=f"the warehouse cannot answer: {error.cause}")
+                               detail=_why(error))
     version = int(version)
     detail = None if version == LATEST else f"the warehouse is at schema version {version}, this code reads {LATEST}"
     return WarehouseHealth(reachable=version == LATEST, schema_version=version, expected_schema_version=LATEST,
@@ -186,7 +193,8 @@ def health_of(wh: Warehouse, monitors_file: Path, max_age_hours: float, now: flo
     reasons: list[str] = []
     warehouse = _warehouse(wh)
     if not warehouse.reachable:
-        reasons.append(f"warehouse {wh.path} is not usable: {warehouse.detail}")
+        reasons.append(f"the warehouse cannot answer: {warehouse.detail}" if warehouse.schema_version is None
+                       else f"the warehouse is not usable: {warehouse.detail}")
     channels = channels_from_env()
     misconfigured = sorted(n for n, c in channels.items() if isinstance(c, UnusableChannel))
     reasons += [f"alert channel {n!r} is misconfigured: {channels[n].reason}" for n in misconfigured]
@@ -196,13 +204,22 @@ def health_of(wh: Warehouse, monitors_file: Path, max_age_hours: float, now: flo
     except MonitorConfigError as error:
         monitors = ()
         reasons.append(f"the monitors file cannot be read: {error}")
-    successes = last_success(wh) if warehouse.reachable else {}
+    try:
+        successes = last_success(wh) if warehouse.reachable else {}
+    except _NO_ANSWER as error:  # it answered a moment ago: a run holds it past the deadline now
+        warehouse = WarehouseHealth(reachable=False, schema_version=warehouse.schema_version,
+                                    expected_schema_version=LATEST, detail=_why(error))
+        reasons.append(f"the warehouse cannot answer: {warehouse.detail}")
     models = []
     for monitor in monitors:
         own: list[str] = []
         champion = run = None
         if warehouse.reachable:
-            champion = _champion(wh, monitor)
+            try:
+                champion = _champion(wh, monitor)
+            except _NO_ANSWER as error:
+                champion = ChampionHealth(source="registry", version=None, loaded=False,
+                                          detail=f"the model registry cannot answer: {_why(error)}")
             if champion.loaded is False:
                 own.append(f"{monitor.name}: champion not loaded: {champion.detail}")
             run = _last_run(successes.get(monitor.name), now, max_age_hours)
@@ -232,7 +249,7 @@ def health(request: Request, max_age_hours: float | None = Query(
     max_age = max_age_hours if max_age_hours is not None else settings.health_max_age_hours
     try:
         wh = request.app.state.reader.warehouse()
-    except WarehouseError as error:  # no snapshot or file yet: the same answer, unreachable
+    except _NO_ANSWER as error:  # no snapshot or file yet: the same answer, unreachable
         wh = _Unreachable(settings.warehouse, error)
     answer = health_of(wh, settings.monitors, max_age)
     return JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.healthy else 503)
@@ -241,7 +258,7 @@ def health(request: Request, max_age_hours: float | None = Query(
 class _Unreachable:
     """A warehouse the reader could not give: every read raises its error."""
 
-    def __init__(self, path: Path, error: WarehouseError):
+    def __init__(self, path: Path, error: Exception):
         self.path, self.error = path, error
 
     def read(self, *args, **kwargs):

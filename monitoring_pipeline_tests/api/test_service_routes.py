@@ -19,7 +19,7 @@ from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.schema import LATEST
 from monitoring_pipeline_tests.api_server import api_server, call
 from monitoring_pipeline_tests.dagster_processes import ROOT
-from monitoring_pipeline_tests.short_story import MODEL
+from monitoring_pipeline_tests.short_story import MODEL, story_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 SECRET_URL = "https://hooks.example.invalid/services/T000/B000/secret-4f9e1d"
@@ -152,3 +152,17 @@ def test_prometheus_endpoint_serves_the_textfile(story, env, tmp_path):
     names = {name for name, _, _ in served}
     assert {"ml_monitoring_accuracy", "ml_monitoring_latency_ms", "ml_monitoring_drift_max",
             "ml_monitoring_last_success_timestamp_seconds"} <= names
+
+
+def test_health_without_a_warehouse_is_503_in_the_same_shape(tmp_path):
+    env = {**story_env(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "none.duckdb"),
+           "MONITORING_SPOOL": str(tmp_path / "spool"),
+           "MONITORING_MONITORS": str(only_the_story_model(tmp_path / "monitors.yaml"))}
+    with api_server(env, log=tmp_path / "api.log") as url:
+        status, body = call(url + "/api/ml/health")
+    assert status == 503, body
+    assert set(body) == {"healthy", "checked_at", "warehouse", "alert_channels", "models", "reasons"}
+    assert body["warehouse"]["reachable"] is False and body["warehouse"]["schema_version"] is None
+    assert body["reasons"] == [f"the warehouse cannot answer: {body['warehouse']['detail']}"]
+    assert str(tmp_path / "none.duckdb") in body["warehouse"]["detail"]
+    assert [m["model"] for m in body["models"]] == [MODEL] and body["models"][0]["healthy"] is False
