@@ -179,7 +179,7 @@ def _accept(request: Request, kind: str, items: list, key) -> Accepted:
 
 
 @router.post("/v1/inferences", status_code=202, response_model=Accepted, dependencies=[Depends(require_write)],
-             responses=responses(401, 503), summary="Send a batch of predictions")
+             responses=responses(400, 401, 503), summary="Send a batch of predictions")
 async def post_inferences(batch: InferenceBatch, request: Request) -> Accepted:
     """Up to 10,000 predictions. Answered 202 once the batch is durable in the spool; the rows reach
     ``inference_log`` soon after, exactly once (a request id already logged for the model is skipped)."""
@@ -187,7 +187,7 @@ async def post_inferences(batch: InferenceBatch, request: Request) -> Accepted:
 
 
 @router.post("/v1/labels", status_code=202, response_model=Accepted, dependencies=[Depends(require_write)],
-             responses=responses(401, 503), summary="Send a batch of late labels")
+             responses=responses(400, 401, 503), summary="Send a batch of late labels")
 async def post_labels(batch: LabelBatch, request: Request) -> Accepted:
     """Up to 10,000 labels by request id. A label already stored for the request is skipped; a different
     one is a correction, kept beside it (the newest ``labeled_at`` is the one a window reads)."""
