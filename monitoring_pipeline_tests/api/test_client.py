@@ -123,3 +123,13 @@ def test_a_server_that_cannot_be_reached_is_a_connection_error_and_the_rows_stay
         monitor.flush()
     assert time.monotonic() > started and monitor.stats["retries"] == 2
     assert len(monitor._buffers["inferences"]) == 1  # the next flush sends it
+
+
+def test_the_client_imports_only_the_standard_library():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys, monitoring_pipeline.client; print(sorted({m.split('.')[0] "
+                          "for m in sys.modules} & {'dagster', 'duckdb', 'pandas', 'numpy', 'fastapi', 'pydantic'}))"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr + out.stdout
