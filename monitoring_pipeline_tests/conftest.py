@@ -1,4 +1,4 @@
-"""Every test writes its Prometheus file and HTML reports under its own tmp_path, never
+"""Every test writes its Prometheus file, HTML reports and API spool under its own tmp_path, never
 into the checkout's data/ folder (subprocesses inherit the variables); ``smtp`` is a real
 SMTP receiver on 127.0.0.1 for the alert tests."""
 
@@ -13,6 +13,8 @@ from monitoring_pipeline_tests.short_story import run_short_story
 def _outputs_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("MONITORING_METRICS", str(tmp_path / "metrics" / "monitoring.prom"))
     monkeypatch.setenv("MONITORING_REPORTS", str(tmp_path / "reports"))
+    # A window of warehouse traffic drains the API's spool first: never the checkout's data/spool.
+    monkeypatch.setenv("MONITORING_SPOOL", str(tmp_path / "spool"))
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ DAYS, DRIFT_DAY = 5, 2  # drift from the third day: gates fail and the sensor re
 
 def story_env(home: Path) -> dict:
     """The environment of every process on ``home``: the instance, and the warehouse, models,
-    reports and Prometheus file inside it."""
+    reports, Prometheus file and API spool inside it."""
     return {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_WAREHOUSE": str(home / "w.duckdb"),
             "MONITORING_MODELS": str(home / "models"), "MONITORING_REPORTS": str(home / "reports"),
-            "MONITORING_METRICS": str(home / "monitoring.prom")}
+            "MONITORING_METRICS": str(home / "monitoring.prom"), "MONITORING_SPOOL": str(home / "spool")}
 
 
 def run_short_story(home: Path) -> subprocess.CompletedProcess:
