@@ -104,10 +104,11 @@ def insert_new_inferences(conn, rows: pd.DataFrame) -> int:
 
 
 def insert_new_labels(conn, rows: pd.DataFrame) -> int:
-    """Insert, inside the caller's transaction on ``conn``, the labels not stored yet: a row whose
-    (request_id, label) is already in ``labels`` is skipped; a different label for a request is a
-    correction and is kept beside the old one (the newest ``labeled_at`` wins when a window reads
-    it). ``labeled_at`` must be set. Returns the number inserted."""
+    """Insert, inside the caller's transaction on ``conn``, the labels not stored yet: a row that
+    repeats the request's current label (its newest by ``labeled_at``) or an identical stored row is
+    skipped; a different label is a correction and is kept beside the old ones (the newest
+    ``labeled_at`` wins when a window reads it), so A, then B, then A again leaves A current.
+    ``labeled_at`` must be set. Returns the number inserted."""
     if rows["labeled_at"].isna().any():
         raise ValueError("every label row needs labeled_at")
     frame = pd.DataFrame({"request_id": rows["request_id"].astype(str),
@@ -120,7 +121,13 @@ def insert_new_labels(conn, rows: pd.DataFrame) -> int:
             """INSERT INTO labels (request_id, label, labeled_at)
                SELECT request_id, label, labeled_at FROM _intake_labels b
                WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = b.request_id
-                                 AND l.label IS NOT DISTINCT FROM b.label)""").fetchone()
+                                 AND l.label IS NOT DISTINCT FROM b.label AND l.labeled_at = b.labeled_at)
+                 AND NOT EXISTS (SELECT 1 FROM (
+                         SELECT request_id, label FROM labels
+                         WHERE request_id IN (SELECT request_id FROM _intake_labels)
+                         QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY labeled_at DESC) = 1) current
+                     WHERE current.request_id = b.request_id AND current.label IS NOT DISTINCT FROM b.label)"""
+        ).fetchone()
     finally:
         with suppress(duckdb.Error):  # after a failed statement the transaction is aborted; the error above matters
             conn.unregister("_intake_labels")

@@ -89,6 +89,11 @@ def test_the_same_request_in_two_batches_is_one_row_and_a_new_label_is_a_correct
     from datetime import datetime
     window = read_log_window(wh, "m", datetime(2026, 1, 2), datetime(2026, 1, 3))
     assert window.set_index("request_id")["label"]["r1"] == "1"  # the newest label wins
+    spool.accept("labels", [label(1, "0", "2026-01-06T00:00:00")])  # corrected back: A, B, then A again
+    spool.accept("labels", [label(1, "0", "2026-01-07T00:00:00")])  # a resend of the current label
+    assert drain(wh, spool).inserted == {"inferences": 0, "labels": 1}
+    window = read_log_window(wh, "m", datetime(2026, 1, 2), datetime(2026, 1, 3))
+    assert window.set_index("request_id")["label"]["r1"] == "0"
 
 
 @pytest.mark.parametrize("damage, reason", [
