@@ -169,7 +169,7 @@ def drift_history(request: Request,
                   start: date | None = Query(None, description="windows from this day on (inclusive)"),
                   end: date | None = Query(None, description="windows up to this day (inclusive)"),
                   drifted: bool | None = Query(None, description="only rows that detected (true) or not (false)"),
-                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> DriftHistory:
+                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**62)) -> DriftHistory:
     """Drift rows (every window, and CI runs' rows unless a day filter is given), newest window first."""
     if start is not None and end is not None and start > end:
         raise RequestValidationError([{"type": "value_error", "loc": ("query", "start"), "input": str(start),

@@ -89,7 +89,7 @@ class PerformanceResponse(BaseModel):
 
 def performance(wh: Warehouse, model: str, metric: str | None, start: date | None, end: date | None) -> dict:
     """The four parts of a model's performance answer, oldest window first."""
-    last = end + timedelta(days=1) if end is not None else None
+    last = end + timedelta(days=1) if end is not None and end < date.max else None  # windows before the next day
     window = """model_name = ? AND (? IS NULL OR metric_name = ?)
                 AND (? IS NULL OR window_start >= ?) AND (? IS NULL OR window_start < ?)"""
     params = [model, metric, metric, start, start, last, last]
