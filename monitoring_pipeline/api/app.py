@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from . import (alert_routes, baseline_routes, check_routes, drift_routes, errors, intake_routes, performance_routes,
                service_routes)
@@ -17,6 +18,9 @@ to the pipeline (accepted durably before the answer, ingested exactly once).
 
 Writes need `Authorization: Bearer <MONITORING_API_TOKEN>`; reads need it too unless the server is
 bound to a loopback address."""
+
+NOT_JSON = {"description": "The body cannot be parsed (not JSON, or not UTF-8).", "content": {"application/json": {
+    "schema": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
 
 # drift_routes first: /monitoring/drift/status and /history before /monitoring/drift/{model_id}
 ROUTERS = (drift_routes, performance_routes, alert_routes, check_routes, baseline_routes, service_routes,
@@ -39,5 +43,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.reader = Reader(settings)
     errors.install(app)
     for module in ROUTERS:
+        for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
+            if isinstance(route, APIRoute) and route.body_field is not None:
+                route.responses.setdefault(400, NOT_JSON)
         app.include_router(module.router)
     return app
