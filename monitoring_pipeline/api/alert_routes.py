@@ -17,7 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from monitoring_pipeline.storage import Warehouse
@@ -115,11 +115,12 @@ def open_alert_list(wh: Warehouse, model: str | None = None, severity: str | Non
             if (severity is None or r["severity"] == severity) and (alert_type is None or r["alert_type"] == alert_type)]
 
 
-def _alerts(request: Request, model: str | None, severity: str | None, alert_type: str | None) -> AlertList:
-    reader = request.app.state.reader
-    alerts, as_of = reader.cached(("alerts", model, severity, alert_type),
-                                  lambda wh: open_alert_list(wh, model, severity, alert_type))
-    return AlertList(as_of=as_of, total=len(alerts), alerts=alerts)
+def _alerts(request: Request, model: str | None, severity: str | None, alert_type: str | None) -> Response:
+    def build(wh: Warehouse, as_of: datetime) -> AlertList:
+        alerts = open_alert_list(wh, model, severity, alert_type)
+        return AlertList(as_of=as_of, total=len(alerts), alerts=alerts)
+
+    return request.app.state.reader.rendered(("alerts", model, severity, alert_type), build)
 
 
 _FILTERS = {

@@ -142,8 +142,9 @@ def _statuses(request: Request) -> tuple[dict[str, DriftStatus], datetime]:
             responses=errors.responses(401, 503), summary="Every monitored model's latest drift status")
 def drift_status(request: Request) -> DriftStatusList:
     """Every monitored model with its latest window's drift rows, overall drift score and open alerts."""
-    found, as_of = _statuses(request)
-    return DriftStatusList(as_of=as_of, models=list(found.values()))
+    monitors = request.app.state.settings.monitors
+    return request.app.state.reader.rendered(
+        ("drift_status",), lambda wh, as_of: DriftStatusList(as_of=as_of, models=list(statuses(wh, monitors).values())))
 
 
 def history(wh: Warehouse, *, model: str | None, drift_type: str | None, feature: str | None, start: date | None,
@@ -174,21 +175,25 @@ def drift_history(request: Request,
     if start is not None and end is not None and start > end:
         raise RequestValidationError([{"type": "value_error", "loc": ("query", "start"), "input": str(start),
                                        "msg": f"start ({start}) must not be after end ({end})"}])
-    (total, rows), as_of = request.app.state.reader.cached(
-        ("drift_history", model, drift_type, feature, start, end, drifted, limit, offset),
-        lambda wh: history(wh, model=model, drift_type=drift_type, feature=feature, start=start, end=end,
-                           drifted=drifted, limit=limit, offset=offset))
-    return DriftHistory(as_of=as_of, total=total, limit=limit, offset=offset,
-                        next_offset=offset + limit if offset + limit < total else None,
-                        rows=[DriftResult(**r) for r in rows])
+    def build(wh: Warehouse, as_of: datetime) -> DriftHistory:
+        total, rows = history(wh, model=model, drift_type=drift_type, feature=feature, start=start, end=end,
+                              drifted=drifted, limit=limit, offset=offset)
+        return DriftHistory(as_of=as_of, total=total, limit=limit, offset=offset,
+                            next_offset=offset + limit if offset + limit < total else None,
+                            rows=[DriftResult(**r) for r in rows])
+
+    return request.app.state.reader.rendered(
+        ("drift_history", model, drift_type, feature, start, end, drifted, limit, offset), build)
 
 
 @router.get("/monitoring/drift/{model_id}", response_model=ModelDrift, dependencies=[Depends(require_read)],
             responses=errors.responses(401, 404, 503), summary="One model's latest drift status")
 def model_drift(request: Request, model_id: str) -> ModelDrift:
     """The model's latest window (as in the status list); 404 naming the known models for another."""
-    found, as_of = _statuses(request)
+    found, _ = _statuses(request)
     if model_id not in found:
         raise HTTPException(404, f"no monitored model {model_id!r}; known models: "
                                  + (", ".join(found) or "none yet"))
-    return ModelDrift(**found[model_id].model_dump(), as_of=as_of)
+    return request.app.state.reader.rendered(
+        ("model_drift", model_id), lambda wh, as_of: ModelDrift(**_statuses(request)[0][model_id].model_dump(),
+                                                                as_of=as_of))

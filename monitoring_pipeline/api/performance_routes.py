@@ -133,11 +133,9 @@ def model_performance(request: Request, model_id: str,
                                        "msg": f"start ({start}) must not be after end ({end})"}])
     monitors = request.app.state.settings.monitors
 
-    def compute(wh: Warehouse):
-        names, _ = known_models(wh, monitors)
-        return (performance(wh, model_id, metric, start, end) if model_id in names else None), names
-
-    (found, names), as_of = request.app.state.reader.cached(("performance", model_id, metric, start, end), compute)
-    if found is None:
+    reader = request.app.state.reader
+    names, _ = reader.cached(("known_models",), lambda wh: known_models(wh, monitors)[0])
+    if model_id not in names:
         raise HTTPException(404, f"no monitored model {model_id!r}; known models: " + (", ".join(names) or "none yet"))
-    return PerformanceResponse(model_id=model_id, as_of=as_of, **found)
+    return reader.rendered(("performance", model_id, metric, start, end), lambda wh, as_of: PerformanceResponse(
+        model_id=model_id, as_of=as_of, **performance(wh, model_id, metric, start, end)))

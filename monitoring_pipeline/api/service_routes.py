@@ -247,12 +247,25 @@ def health(request: Request, max_age_hours: float | None = Query(
     channels configured; and whether the warehouse answers. 200 when healthy, else 503 with reasons."""
     settings = request.app.state.settings
     max_age = max_age_hours if max_age_hours is not None else settings.health_max_age_hours
+    key = (max_age, int(time.time()))  # an answer is reused within its second: ages stay right to 1 s
+    with _health_lock:
+        if _last_health.get("key") == key:
+            return Response(_last_health["body"], status_code=_last_health["status"], media_type="application/json")
     try:
         wh = request.app.state.reader.warehouse()
     except _NO_ANSWER as error:  # no snapshot or file yet: the same answer, unreachable
         wh = _Unreachable(settings.warehouse, error)
     answer = health_of(wh, settings.monitors, max_age)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.healthy else 503)
+    response = JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.healthy else 503)
+    with _health_lock:
+        _last_health.update(key=key, body=response.body, status=response.status_code)
+    return response
+
+
+# The latest health answer and the (max_age_hours, second) it was computed for: under load the
+# checks (the monitors file, the champion's checkpoint, the warehouse) run at most once a second.
+_last_health: dict = {}
+_health_lock = threading.Lock()
 
 
 class _Unreachable:
@@ -327,7 +340,7 @@ def service_metrics(wh: Warehouse) -> MetricsResponse:
 def metrics_json(request: Request) -> MetricsResponse:
     """Per model: inference latency p50/p95/p99 (ms) and error rate of the latest window, and their
     history per window (ml_performance_metrics, production, realized)."""
-    return service_metrics(request.app.state.reader.warehouse())
+    return request.app.state.reader.rendered(("service_metrics",), lambda wh, as_of: service_metrics(wh))
 
 
 @router.get("/metrics", dependencies=[Depends(require_read)], response_class=Response,
@@ -336,5 +349,5 @@ def metrics_json(request: Request) -> MetricsResponse:
                        **responses(401, 503)})
 def prometheus_metrics(request: Request) -> Response:
     """The Prometheus exposition of the latest monitoring results, the registry the textfile is written from."""
-    return Response(generate_latest(registry(request.app.state.reader.warehouse())),
-                    media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    text, _ = request.app.state.reader.cached(("prometheus",), lambda wh: generate_latest(registry(wh)))
+    return Response(text, media_type=CONTENT_TYPE_PLAIN_0_0_4)
