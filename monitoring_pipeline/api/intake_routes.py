@@ -18,7 +18,15 @@ from typing import Annotated, Any
 import duckdb
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from monitoring_pipeline.storage import Warehouse, WarehouseError
@@ -113,8 +121,10 @@ class Inference(BaseModel):
     def row(self, accepted_at: datetime) -> dict:
         return {"ts": _utc_naive(self.ts or accepted_at).isoformat(), "model_name": self.model,
                 "model_version": self.version, "request_id": self.request_id, "input_hash": self.input_hash,
-                "features": self.inputs, "prediction": self.prediction, "confidence": self.confidence,
-                "scores": self.scores, "latency_ms": self.latency_ms, "error": self.error}
+                "features": None if self.inputs is None else to_json(self.inputs).decode(),
+                "prediction": self.prediction, "confidence": self.confidence,
+                "scores": None if self.scores is None else to_json(self.scores).decode(),
+                "latency_ms": self.latency_ms, "error": self.error}
 
 
 class Label(BaseModel):
@@ -161,11 +171,14 @@ class Accepted(BaseModel):
 def _accept(request: Request, kind: str, items: list, key) -> Accepted:
     accepted_at = datetime.now(timezone.utc).replace(tzinfo=None)
     seen, rows = set(), []
-    for item in items:
-        if key(item) not in seen:
-            seen.add(key(item))
-            rows.append(item.row(accepted_at))
     try:
+        for i, item in enumerate(items):
+            if key(item) not in seen:
+                seen.add(key(item))
+                try:
+                    rows.append(item.row(accepted_at))
+                except ValueError as error:  # pydantic_core cannot encode a lone surrogate in an input
+                    raise ValueError(f"{kind} row {i}: text that is not valid Unicode ({error})") from error
         batch_id = Spool(request.app.state.settings.spool).accept(kind, rows, accepted_at=accepted_at)
     except ValueError as error:  # what the body's models cannot see, e.g. text that is not valid Unicode
         raise RequestValidationError([{"type": "value_error", "loc": ["body", kind], "msg": str(error),

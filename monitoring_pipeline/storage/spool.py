@@ -88,10 +88,10 @@ def _check_row(kind: str, i: int, row: dict) -> None:
         value = row.get(name)
         if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)):
             raise ValueError(f"{kind} row {i}: {name} must be a finite number, got {value!r}")
-    if kind == "inferences":
-        if not isinstance(row.get("features"), (dict, type(None))):
+    if kind == "inferences":  # JSON text (the API encodes them once, so a drain need not again) or values
+        if not isinstance(row.get("features"), (dict, str, type(None))):
             raise ValueError(f"{kind} row {i}: features must be an object of feature values")
-        if not isinstance(row.get("scores"), (dict, list, type(None))):
+        if not isinstance(row.get("scores"), (dict, list, str, type(None))):
             raise ValueError(f"{kind} row {i}: scores must be an object (class -> probability) or a list")
 
 

@@ -37,15 +37,16 @@ def _missing(value) -> bool:
 
 def _log_frame(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Rows as ``inference_log`` stores them: ``features`` (a dict per row) and ``scores``
-    (a dict or list per row) as JSON text, the prediction as text."""
+    (a dict or list per row) as JSON text, the prediction as text. Values that are text already
+    are taken as JSON text (the API's intake encodes them once; DuckDB refuses text that is not JSON)."""
     missing = [c for c in ("ts", "model_name", "request_id") if c not in rows.columns]
     if missing:
         raise ValueError(f"inference rows need columns {missing}")
     frame = rows.reindex(columns=columns).copy()
-    frame["features"] = [None if _missing(f) else json.dumps({k: _json_value(v) for k, v in f.items()}, default=str)
-                         for f in frame["features"]]
+    frame["features"] = [None if _missing(f) else f if isinstance(f, str) else
+                         json.dumps({k: _json_value(v) for k, v in f.items()}, default=str) for f in frame["features"]]
     if "scores" in frame.columns:
-        frame["scores"] = [None if _missing(s) else json.dumps(
+        frame["scores"] = [None if _missing(s) else s if isinstance(s, str) else json.dumps(
             {k: _json_value(v) for k, v in s.items()} if isinstance(s, dict) else [_json_value(v) for v in s])
             for s in frame["scores"]]
     frame["prediction"] = [None if p is None else str(_json_value(p)) for p in frame["prediction"]]
