@@ -1,7 +1,7 @@
 """The intake: ``POST /v1/inferences`` and ``POST /v1/labels``.
 
 A batch is answered 202 only once it is durable in the spool (``storage.spool``: one fsynced
-file), whatever a monitoring run is doing to the warehouse. A drainer thread in the app ingests
+file), whatever a monitoring run is doing to the warehouse. A drainer process of the app's ingests
 the spool into ``inference_log`` / ``labels`` about once a second (and soon after each batch),
 exactly once; a run that holds the warehouse only delays it. The pipeline's traffic step and
 ``monitoring-pipeline ingest`` drain it too.
@@ -9,13 +9,11 @@ exactly once; a run that holds the warehouse only delays it. The pipeline's traf
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
+import multiprocessing
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-import duckdb
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
@@ -29,15 +27,13 @@ from pydantic import (
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
-from monitoring_pipeline.storage import Warehouse, WarehouseError
-from monitoring_pipeline.storage.spool import Spool, drain
+from monitoring_pipeline.storage.spool import Spool, drain_forever
 from monitoring_pipeline.storage.traffic import WINDOW_COLUMNS
 
 from .auth import require_write
 from .errors import Unavailable, responses
 
 MAX_ROWS = 10_000
-log = logging.getLogger("monitoring_pipeline.api.intake")
 router = APIRouter(tags=["intake"])
 
 Scalar = str | int | float | bool | None
@@ -63,7 +59,15 @@ def _not_finite(value):
     if isinstance(value, float):
         return None if math.isfinite(value) else value
     items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return next((bad for bad in map(_not_finite, items) if bad is not None), None)
+    for item in items:  # a plain loop: 15,000 values a batch, most of them floats
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return item
+        elif isinstance(item, (dict, list)):
+            bad = _not_finite(item)
+            if bad is not None:
+                return bad
+    return None
 
 
 class Inference(BaseModel):
@@ -96,10 +100,9 @@ class Inference(BaseModel):
         clash = sorted(set(inputs or {}) & set(WINDOW_COLUMNS))
         if clash:
             raise ValueError(f"input names {clash} are the window's own columns; rename them")
-        for name, value in (inputs or {}).items():
-            bad = _not_finite(value)
-            if bad is not None:
-                raise ValueError(f"input {name!r} holds {bad}: send null for a missing value")
+        if inputs and _not_finite(inputs) is not None:  # then find which input, for the message
+            name, bad = next((n, _not_finite(v)) for n, v in inputs.items() if _not_finite(v) is not None)
+            raise ValueError(f"input {name!r} holds {bad}: send null for a missing value")
         return inputs
 
     @field_validator("scores")
@@ -208,50 +211,38 @@ async def post_labels(batch: LabelBatch, request: Request) -> Accepted:
 
 
 class Drainer:
-    """A daemon thread that drains the spool into the warehouse every ``interval`` seconds and soon
-    after each accepted batch. A warehouse held by a run (past ``timeout``) is logged and retried on
-    the next tick; the batches wait, durable, in the spool."""
+    """The spool's drainer: a process of its own (``storage.spool.drain_forever``), so that parsing
+    and inserting batches never holds this process's interpreter while it answers requests. It
+    drains every ``interval`` seconds and soon after each accepted batch."""
 
     def __init__(self, spool, warehouse, *, interval: float = 1.0, timeout: float = 5.0):
-        self.spool, self.warehouse = Spool(spool), Warehouse(warehouse, timeout=timeout)
-        self.interval = interval
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spool-drainer", daemon=True)
+        context = multiprocessing.get_context("spawn")  # no fork of a process running threads
+        self._wake, self._stop = context.Event(), context.Event()
+        self._process = context.Process(target=drain_forever, name="spool-drainer", daemon=True,
+                                        args=(str(spool), str(warehouse)),
+                                        kwargs=dict(timeout=timeout, interval=interval, wake=self._wake,
+                                                    stop=self._stop))
 
     def start(self) -> Drainer:
-        self._thread.start()
+        self._process.start()
         return self
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Let the drain under way finish (each batch is one transaction), then end the process."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if not self.spool.pending_files():
-                continue
-            try:
-                counts = drain(self.warehouse, self.spool)
-            except (WarehouseError, duckdb.Error, OSError) as error:  # the batches stay in the spool
-                log.warning("spool drain postponed: %s", " ".join(str(error).split()))
-                continue
-            log.info("spool drained: %s", counts.as_dict())
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
 
 
 def start_drainer(app) -> None:
     """The app's lifespan start: drain its spool in the background."""
     settings = app.state.settings
-    if not log.handlers and not logging.getLogger().handlers:  # uvicorn configures only its own loggers
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
     app.state.drainer = Drainer(settings.spool, settings.warehouse, timeout=settings.write_timeout).start()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import random
@@ -35,7 +36,7 @@ import duckdb
 import pandas as pd
 
 from .traffic import insert_new_inferences, insert_new_labels
-from .warehouse import Warehouse, _is_conflict
+from .warehouse import Warehouse, WarehouseError, _is_conflict
 
 KINDS = ("inferences", "labels")
 REQUIRED = {"inferences": ("model_name", "request_id", "ts"), "labels": ("request_id", "label", "labeled_at")}
@@ -283,3 +284,28 @@ def _drain_one(conn, spool: Spool, path: Path, counts: DrainCounts) -> None:
         counts.received[header["kind"]] += len(rows)
         counts.inserted[header["kind"]] += inserted
     path.unlink()
+
+
+def drain_forever(spool: Path | str, warehouse: Path | str, *, timeout: float, interval: float, wake, stop) -> None:
+    """Drain ``spool`` into ``warehouse`` every ``interval`` seconds, or when ``wake`` is set, until
+    ``stop`` is set (``multiprocessing`` events: the HTTP API runs this in a process of its own, so
+    ingesting never takes the interpreter from the requests it answers). A warehouse held by a run
+    past ``timeout`` is logged and retried on the next tick; the batches wait, durable, in the spool."""
+    log = logging.getLogger("monitoring_pipeline.spool")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    spool, wh = Spool(spool), Warehouse(warehouse, timeout=timeout)
+    while not stop.is_set():
+        wake.wait(interval)
+        wake.clear()
+        if stop.is_set() or not spool.pending_files():
+            continue
+        try:
+            counts = drain(wh, spool)
+        except (WarehouseError, duckdb.Error, OSError) as error:  # the batches stay in the spool
+            log.warning("spool drain postponed: %s", " ".join(str(error).split()))
+            continue
+        log.info("spool drained: %s", counts.as_dict())
