@@ -24,6 +24,7 @@ from monitoring_pipeline.storage.baselines import baseline_changes
 
 from .auth import require_read, require_write
 from .errors import responses
+from .reader import UtcDatetime
 
 router = APIRouter(tags=["baselines"])
 
@@ -66,12 +67,12 @@ class BaselineSet(BaseModel):
     model: str
     version: str | None
     basis: str
-    start: datetime | None
-    end: datetime | None
+    start: UtcDatetime | None
+    end: UtcDatetime | None
     rows: int
     set_by: str
     note: str | None
-    set_at: datetime
+    set_at: UtcDatetime
     reason: str
     reference: ReferenceSummary
 
@@ -79,12 +80,12 @@ class BaselineSet(BaseModel):
 class BaselineChange(BaseModel):
     model_version: str | None
     basis: str
-    window_start: datetime | None
-    window_end: datetime | None
+    window_start: UtcDatetime | None
+    window_end: UtcDatetime | None
     rows: int | None
     set_by: str
     note: str | None
-    set_at: datetime
+    set_at: UtcDatetime
 
 
 class BaselineHistory(BaseModel):

@@ -35,11 +35,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import duckdb
 import pandas as pd
 from fastapi import Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from monitoring_pipeline.storage import Warehouse, WarehouseError
 from monitoring_pipeline.storage.schema import LATEST, migrate
@@ -287,6 +288,8 @@ class Reader:
     def _copy_into(self, path: Path) -> tuple[tuple, datetime]:
         src = self._open_source()
         try:
+            # One core for the copy: the API answers requests on the other while a run may hold one more.
+            src.execute("SET threads = 1")
             stamp = self._stamp()  # before the copy: a write after it shows as a change
             source_db = src.execute("SELECT current_database()").fetchone()[0]
             src.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS api_snapshot")
@@ -340,7 +343,7 @@ class Reader:
 
 def plain(value):
     """``value`` as JSON-safe plain Python: NaN, inf, NaT and pandas' missing values as None,
-    numpy scalars unwrapped, timestamps as ``datetime`` (in dicts and lists too)."""
+    numpy scalars unwrapped, timestamps as ``datetime`` in UTC (in dicts and lists too)."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -349,12 +352,22 @@ def plain(value):
                                             and pd.isna(value)):
         return None
     if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):  # the warehouse keeps UTC without a zone; JSON says so (RFC 3339)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """A warehouse time (UTC without a zone) with its zone, as RFC 3339 wants it."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]  # a response field holding a warehouse time
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

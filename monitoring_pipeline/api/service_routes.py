@@ -312,7 +312,7 @@ def _value(v):
 
 
 def _time(v):
-    return None if v is None or v != v else v.to_pydatetime()
+    return None if v is None or v != v else v.to_pydatetime().replace(tzinfo=timezone.utc)  # stored as UTC
 
 
 def service_metrics(wh: Warehouse) -> MetricsResponse:

@@ -75,7 +75,7 @@ def test_a_baseline_set_through_the_api_judges_the_next_window(story, tmp_path):
         status, body = call(f"{url}/api/ml/baseline", "POST", {"model": MODEL, "basis": "windows",
                                                                "start": "2026-01-05", "end": "2026-01-07", "by": "bob"})
         assert status == 201, body
-        assert (body["rows"], body["start"], body["end"]) == (120, "2026-01-05T00:00:00", "2026-01-07T00:00:00")
+        assert (body["rows"], body["start"], body["end"]) == (120, "2026-01-05T00:00:00Z", "2026-01-07T00:00:00Z")
         assert body["reference"]["rows"] == 120 and body["reference"]["calibration_rows"] > 0
         windows = monitor_day(story, "2026-01-08")
 

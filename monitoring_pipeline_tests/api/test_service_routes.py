@@ -118,7 +118,7 @@ def test_metrics_json_holds_the_warehouse_rows(story, env, tmp_path):
         status, body = call(url + "/api/ml/metrics")
     assert status == 200, body
     with duckdb.connect(env["MONITORING_WAREHOUSE"], read_only=True) as conn:
-        rows = conn.execute("""SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%S'), metric_name, metric_value,
+        rows = conn.execute("""SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%SZ'), metric_name, metric_value,
                                       model_version
                                FROM ml_performance_metrics WHERE model_name = ? AND data_split = 'production'
                                AND NOT estimated AND metric_name IN ('latency_p50_ms', 'latency_p95_ms',
