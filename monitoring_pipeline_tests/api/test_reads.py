@@ -233,7 +233,7 @@ def test_reads_keep_answering_while_a_run_writes(story, tmp_path):
         assert not bad, bad[:3]
         assert len(answers) > 3 * len(READS)
 
-        # the rows written meanwhile show once the snapshot is refreshed (snapshot_max_age 2 s)
+        # the rows written meanwhile show once the snapshot is refreshed (snapshot_max_age 5 s)
         for _ in range(100):
             status, alerts = call(f"{url}/monitoring/alerts?type=DATA_QUALITY_ISSUE")
             if status == 200 and {"live-before", *(f"live-{i}" for i in range(20))} <= {
