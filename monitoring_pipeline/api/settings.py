@@ -57,7 +57,7 @@ class ApiSettings:
     dagster_url: str = "http://127.0.0.1:3000"
     token: str | None = field(default=None, repr=False)  # never printed
     write_timeout: float = 10.0  # seconds a write waits for a run that holds the warehouse
-    snapshot_max_age: float = 5.0  # seconds before a read refreshes the API's snapshot of the warehouse
+    snapshot_max_age: float = 10.0  # seconds before a read refreshes the API's snapshot of the warehouse
     health_max_age_hours: float = 26.0  # /api/ml/health: a daily window (00:30 for yesterday) plus slack
 
     @classmethod

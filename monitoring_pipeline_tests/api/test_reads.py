@@ -233,8 +233,8 @@ def test_reads_keep_answering_while_a_run_writes(story, tmp_path):
         assert not bad, bad[:3]
         assert len(answers) > 3 * len(READS)
 
-        # the rows written meanwhile show once the snapshot is refreshed (snapshot_max_age 5 s)
-        for _ in range(100):
+        # the rows written meanwhile show once the snapshot is refreshed (snapshot_max_age 10 s)
+        for _ in range(200):
             status, alerts = call(f"{url}/monitoring/alerts?type=DATA_QUALITY_ISSUE")
             if status == 200 and {"live-before", *(f"live-{i}" for i in range(20))} <= {
                     a["alert_id"] for a in alerts["alerts"]}:
