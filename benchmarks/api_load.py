@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import resource
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +42,10 @@ import yaml
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monitoring_pipeline_tests.dagster_processes import stop  # noqa: E402  (SIGINT to the group, SIGKILL if it hangs)
+from monitoring_pipeline_tests.receivers import free_port  # noqa: E402
 MODEL = "breast_cancer_classifier"
 TOKEN = "api-load-benchmark-token"
 BUILD_DAYS = [date(2026, 1, 5) + timedelta(days=i) for i in range(3)]
@@ -130,12 +133,6 @@ class Writer(threading.Thread):
                 self.executing.set()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(command: list[str], env: dict, log: Path, probe: str):
     """Start ``command`` (its port already chosen), wait until ``probe`` answers, stop it after."""
@@ -151,13 +148,7 @@ def server(command: list[str], env: dict, log: Path, probe: str):
             time.sleep(0.2)
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
 
 
 # ---- the load client (its own process: `--client SPEC`) ----

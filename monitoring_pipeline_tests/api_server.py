@@ -2,15 +2,13 @@
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from monitoring_pipeline_tests.dagster_processes import BIN
+from monitoring_pipeline_tests.dagster_processes import BIN, stop
 from monitoring_pipeline_tests.receivers import free_port
 
 TOKEN = "test-token-6f1c2a"  # the token the API tests' servers take
@@ -38,13 +36,7 @@ def api_server(env: dict, *, token: str | None = TOKEN, host: str = "127.0.0.1",
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
         if log:
             out.close()
 
