@@ -41,6 +41,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="monitoring_pipeline", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.reader = Reader(settings)
+    app.state.last_health = {}  # service_routes.health's answer of the current second
     errors.install(app)
     for module in ROUTERS:
         for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so

@@ -248,9 +248,10 @@ def health(request: Request, max_age_hours: float | None = Query(
     settings = request.app.state.settings
     max_age = max_age_hours if max_age_hours is not None else settings.health_max_age_hours
     key = (max_age, int(time.time()))  # an answer is reused within its second: ages stay right to 1 s
+    last = request.app.state.last_health  # this app's: another app in the process has its own settings
     with _health_lock:
-        if _last_health.get("key") == key:
-            return Response(_last_health["body"], status_code=_last_health["status"], media_type="application/json")
+        if last.get("key") == key:
+            return Response(last["body"], status_code=last["status"], media_type="application/json")
     try:
         wh = request.app.state.reader.warehouse()
     except _NO_ANSWER as error:  # no snapshot or file yet: the same answer, unreachable
@@ -258,13 +259,13 @@ def health(request: Request, max_age_hours: float | None = Query(
     answer = health_of(wh, settings.monitors, max_age)
     response = JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.healthy else 503)
     with _health_lock:
-        _last_health.update(key=key, body=response.body, status=response.status_code)
+        last.update(key=key, body=response.body, status=response.status_code)
     return response
 
 
-# The latest health answer and the (max_age_hours, second) it was computed for: under load the
-# checks (the monitors file, the champion's checkpoint, the warehouse) run at most once a second.
-_last_health: dict = {}
+# An app's latest health answer (app.state.last_health) and the (max_age_hours, second) it was computed
+# for: under load the checks (the monitors file, the champion's checkpoint, the warehouse) run at most
+# once a second.
 _health_lock = threading.Lock()
 
 
