@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 import numpy as np
+import pandas as pd
 
 from .categorical import CategoricalSummary, TokenSummary
 from .embedding import EmbeddingSummary
@@ -142,7 +143,9 @@ def merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
     Both must be binned against the same reference. Counts, missing counts and
     moments merge exactly; percentiles and capped label counts are approximate after
     a merge (see :mod:`.numeric` and :mod:`.categorical` for the error bounds). A
-    feature present on one side only counts the other side's rows as missing.
+    feature present on one side only counts the other side's rows as missing. A column
+    typed differently on the two sides (int64 in a shard without missing values, Int64
+    in one with them) gets the type pandas gives their concatenation.
     """
     if a.modality != b.modality:
         raise ValueError(f"cannot merge a {a.modality} profile with a {b.modality} profile")
@@ -160,6 +163,22 @@ def merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
     for name in set(a.histograms) | set(b.histograms):
         ha, hb = a.histograms.get(name), b.histograms.get(name)
         histograms[name] = ha.merge(hb) if ha is not None and hb is not None else (ha or hb)
-    dtypes = {**b.dtypes, **a.dtypes}
+    dtypes = {name: _union_dtype(a.dtypes.get(name), b.dtypes.get(name))
+              for name in [*a.dtypes, *(n for n in b.dtypes if n not in a.dtypes)]}
     return DatasetProfile(a.modality, a.n_rows + b.n_rows, features, histograms, dtypes,
                           a.n_rows_seen + b.n_rows_seen)
+
+
+def _union_dtype(a: str | None, b: str | None) -> str | None:
+    """The dtype of a column made of a column of dtype ``a`` and one of dtype ``b``, as
+    ``pd.concat`` types it; a column unsupported on either side stays unsupported, and a
+    dtypes entry that is no pandas dtype (a vision profile's image layout) keeps ``a``."""
+    if a is None or b is None or a == b:
+        return b if a is None else a
+    if b.startswith(UNSUPPORTED) and not a.startswith(UNSUPPORTED):
+        return b
+    try:
+        left, right = pd.api.types.pandas_dtype(a), pd.api.types.pandas_dtype(b)
+    except TypeError:  # "unsupported: dict", "NCHW": not a pandas dtype
+        return a
+    return str(pd.concat([pd.Series(dtype=left), pd.Series(dtype=right)]).dtype)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .monitors import Monitor, Source
 
 MODALITIES = ("tabular", "text", "vision")
-SOURCES = ("warehouse", "file", "bundled")
+SOURCES = ("warehouse", "file", "bundled", "parquet")  # parquet: a lake of traffic (lib/lake.py)
 KINDS = ("numeric", "categorical", "datetime")
 REFERENCE_BASES = ("validation", "training", "first_window")
 # What a version's recorded baseline may be: a monitors.yaml basis, or served windows a person chose
@@ -97,8 +97,10 @@ def _check_source(model: str, where: str, s: Source, *, traffic: bool) -> None:
         fail(model, f"{where}.source", f"must be one of {', '.join(SOURCES)}, got {s.source!r}")
     if s.source == "warehouse" and not traffic:
         fail(model, f"{where}.source", "cannot be the warehouse for a reference; use file or bundled")
-    if s.source == "file" and not s.path:
-        fail(model, f"{where}.path", "is required for a file source")
+    if s.source in ("file", "parquet") and not s.path:
+        fail(model, f"{where}.path", f"is required for a {s.source} source")
+    if s.source == "parquet" and not traffic:
+        fail(model, f"{where}.source", "parquet is a traffic lake; a Parquet reference is a file source")
     if s.source == "bundled":
         from monitoring_pipeline.demo.bundled import BUNDLED  # the demo data sets, by name
 

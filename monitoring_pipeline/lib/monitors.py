@@ -34,8 +34,8 @@ from .ownership import check_owners, check_tags, run_tags
 
 @dataclass(frozen=True)
 class Source:
-    source: str = "warehouse"  # warehouse | file | bundled
-    path: str | None = None  # file: a Parquet or CSV glob
+    source: str = "warehouse"  # warehouse | file | bundled | parquet (a traffic lake, lib/lake.py)
+    path: str | None = None  # file: a Parquet or CSV glob; parquet: a hive-partitioned directory or a glob
     dataset: str | None = None  # bundled: a data set of monitoring_pipeline.demo
     ts_column: str = "ts"
     rows_per_day: int = 60  # bundled traffic

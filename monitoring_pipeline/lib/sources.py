@@ -1,7 +1,8 @@
 """A monitor's data: its reference, its traffic windows, and the model inputs in them.
 
 Sources are the warehouse's inference log (traffic only), Parquet/CSV files that
-DuckDB reads in place, or a bundled real data set replayed through bundled models.
+DuckDB reads in place, a Parquet lake of traffic (:mod:`.lake`, read in shards), or a
+bundled real data set replayed through bundled models.
 Every window comes back in one shape (see :mod:`monitoring_pipeline.storage.traffic`).
 """
 
@@ -126,6 +127,10 @@ def window_frame(monitor: Monitor, wh: Warehouse, window: Window) -> pd.DataFram
     if src.source == "bundled":
         versions = [v for v in (monitor.champion, monitor.candidate) if v]
         return replay_window(monitor.name, src.dataset, window.day, src.rows_per_day, versions)
+    if src.source == "parquet":  # the whole window at once; lib.lake profiles it shard by shard
+        from .lake import window_frame as lake_window
+
+        return lake_window(monitor, window)
     if src.source == "file":
         ts = _quote(src.ts_column)
         frame = read_files(src.path, src.columns, what=f"monitor {monitor.name!r}: traffic",
