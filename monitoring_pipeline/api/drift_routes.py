@@ -34,6 +34,8 @@ DriftType = Literal["data", "prediction", "concept"]
 # A window's rows: the partition key of the window assets is '<day>|<model>' (Tier 5 CI runs store
 # 'run:<id>' periods; they are history, not a window).
 _WINDOW_ROW = "partition_key = current_period || '|' || model_name"
+# A window's day; NULL for a CI run's period (both dialects evaluate the CAST only where the CASE matches).
+_PERIOD_DAY = "CASE WHEN current_period LIKE '____-__-__' THEN CAST(current_period AS DATE) END"
 
 
 class DriftResult(BaseModel):
@@ -149,11 +151,13 @@ def drift_status(request: Request) -> DriftStatusList:
 
 def history(wh: Warehouse, *, model: str | None, drift_type: str | None, feature: str | None, start: date | None,
             end: date | None, drifted: bool | None, limit: int, offset: int) -> tuple[int, list[dict]]:
-    where = """(? IS NULL OR model_name = ?) AND (? IS NULL OR drift_type = ?) AND (? IS NULL OR feature_name = ?)
-               AND (? IS NULL OR drift_detected = ?)
-               AND (? IS NULL OR TRY_CAST(current_period AS DATE) >= ?)
-               AND (? IS NULL OR TRY_CAST(current_period AS DATE) <= ?)"""
-    params = [model, model, drift_type, drift_type, feature, feature, drifted, drifted, start, start, end, end]
+    # Only the filters given become conditions (PostgreSQL cannot type a bare `? IS NULL` bound on the server); a day filter
+    # keeps window rows (current_period a day) and leaves CI runs' run:<id> periods out.
+    filters = [("model_name = ?", model), ("drift_type = ?", drift_type), ("feature_name = ?", feature),
+               ("drift_detected = ?", drifted), (f"{_PERIOD_DAY} >= ?", start), (f"{_PERIOD_DAY} <= ?", end)]
+    given = [(condition, value) for condition, value in filters if value is not None]
+    where = " AND ".join(condition for condition, _ in given) or "true"
+    params = [value for _, value in given]
     total = int(wh.read(f"SELECT count(*) AS n FROM ml_drift_history WHERE {where}", params)["n"][0])
     rows = records(wh.read(f"""SELECT {_COLUMNS} FROM ml_drift_history WHERE {where}
                                ORDER BY current_period DESC, model_name, drift_type, feature_name, method, created_at

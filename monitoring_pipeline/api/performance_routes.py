@@ -90,9 +90,12 @@ class PerformanceResponse(BaseModel):
 def performance(wh: Warehouse, model: str, metric: str | None, start: date | None, end: date | None) -> dict:
     """The four parts of a model's performance answer, oldest window first."""
     last = end + timedelta(days=1) if end is not None and end < date.max else None  # windows before the next day
-    window = """model_name = ? AND (? IS NULL OR metric_name = ?)
-                AND (? IS NULL OR window_start >= ?) AND (? IS NULL OR window_start < ?)"""
-    params = [model, metric, metric, start, start, last, last]
+    # Only the filters given become conditions (PostgreSQL cannot type a bare `? IS NULL` bound on the server).
+    given = [(condition, value) for condition, value in (("model_name = ?", model), ("metric_name = ?", metric),
+                                                          ("window_start >= ?", start), ("window_start < ?", last))
+             if value is not None]
+    window = " AND ".join(condition for condition, _ in given)
+    params = [value for _, value in given]
     metrics = records(wh.read(
         f"""SELECT window_start, window_end, model_version, metric_name AS metric, metric_value, data_split,
                    estimated, ci_low, ci_high, reliable, reliability_reason, method, measured_at
@@ -106,8 +109,8 @@ def performance(wh: Warehouse, model: str, metric: str | None, start: date | Non
             ORDER BY window_start NULLS LAST, estimated_at, metric_name""", params))
     reference = records(wh.read(
         """SELECT model_version, metric_name AS metric, metric_value AS value, measured_at
-           FROM ml_performance_metrics WHERE model_name = ? AND (? IS NULL OR metric_name = ?)
-             AND data_split = 'reference' ORDER BY measured_at, model_version, metric_name""", [model, metric, metric]))
+           FROM ml_performance_metrics WHERE model_name = ? AND metric_name = coalesce(?, metric_name)
+             AND data_split = 'reference' ORDER BY measured_at, model_version, metric_name""", [model, metric]))
     return {
         "realized": [RealizedMetric(**{k: r[k] for k in RealizedMetric.model_fields if k != "value"},
                                     value=r["metric_value"]) for r in metrics if not r["estimated"]],

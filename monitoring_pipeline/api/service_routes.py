@@ -302,9 +302,11 @@ class MetricsResponse(BaseModel):
 
 
 _SERVICE_ROWS = """SELECT model_name, model_version, metric_name, metric_value, window_start, window_end
-    FROM ml_performance_metrics
-    WHERE data_split = 'production' AND NOT estimated AND list_contains(?, metric_name)
-    QUALIFY row_number() OVER (PARTITION BY model_name, metric_name, window_start ORDER BY measured_at DESC) = 1
+    FROM (SELECT *, row_number() OVER (PARTITION BY model_name, metric_name, window_start
+                                       ORDER BY measured_at DESC) AS latest
+          FROM ml_performance_metrics
+          WHERE data_split = 'production' AND NOT estimated AND metric_name = ANY(?)) AS m
+    WHERE latest = 1
     ORDER BY model_name, window_start NULLS FIRST, metric_name"""
 
 

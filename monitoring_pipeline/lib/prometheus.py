@@ -27,34 +27,41 @@ SEVERITIES = ("critical", "warning", "info")
 QUANTILES = {"latency_p50_ms": "0.5", "latency_p95_ms": "0.95", "latency_p99_ms": "0.99"}
 _METRIC_NAMES = ["accuracy", "error_rate", *QUANTILES]
 
+# SQL both warehouse dialects (DuckDB, PostgreSQL) accept: window functions in subqueries instead of
+# QUALIFY, explicit GROUP BY, `= ANY(?)` for a list, and results cast to DOUBLE PRECISION (PostgreSQL's
+# avg and extract give NUMERIC, which would arrive as Decimal).
 _MODELS = """SELECT DISTINCT model_name FROM (
         SELECT model_name FROM runs UNION ALL SELECT model_name FROM ml_performance_metrics
-        UNION ALL SELECT model_name FROM ml_drift_history UNION ALL SELECT model_name FROM ml_monitoring_alerts)
+        UNION ALL SELECT model_name FROM ml_drift_history UNION ALL SELECT model_name FROM ml_monitoring_alerts) AS m
     WHERE model_name IS NOT NULL ORDER BY model_name"""
 
 _LATEST_METRICS = """SELECT model_name, model_version, metric_name, estimated, metric_value, window_start,
            ci_low, ci_high, reliable
-    FROM ml_performance_metrics
-    WHERE data_split = 'production' AND list_contains(?, metric_name)
-    QUALIFY row_number() OVER (PARTITION BY model_name, metric_name, estimated
-                               ORDER BY window_start DESC NULLS LAST, measured_at DESC) = 1"""
+    FROM (SELECT *, row_number() OVER (PARTITION BY model_name, metric_name, estimated
+                                       ORDER BY window_start DESC NULLS LAST, measured_at DESC) AS latest
+          FROM ml_performance_metrics WHERE data_split = 'production' AND metric_name = ANY(?)) AS m
+    WHERE latest = 1"""
 
-# Every feature row of the latest current_period per model and drift type.
+# Every feature row of the latest current_period per model and drift type. An effect size of
+# +-inf or NaN is left out of the max: abs(NaN) < inf is false in both dialects (NaN sorts last).
 _LATEST_DRIFT = """SELECT model_name, drift_type,
-           max(effect_size) FILTER (WHERE isfinite(effect_size)) AS drift_max,
-           avg(CAST(drift_detected AS DOUBLE)) AS drift_share
-    FROM (SELECT * FROM ml_drift_history
-          QUALIFY current_period = max(current_period) OVER (PARTITION BY model_name, drift_type))
-    GROUP BY ALL"""
+           max(effect_size) FILTER (WHERE abs(effect_size) < CAST('Infinity' AS DOUBLE PRECISION)) AS drift_max,
+           CAST(avg(CASE WHEN drift_detected THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS drift_share
+    FROM (SELECT model_name, drift_type, effect_size, drift_detected, current_period,
+                 max(current_period) OVER (PARTITION BY model_name, drift_type) AS latest_period
+          FROM ml_drift_history) AS h
+    WHERE current_period = latest_period
+    GROUP BY model_name, drift_type"""
 
 _OPEN_ALERTS = """SELECT model_name, severity, count(*) AS open_alerts FROM ml_monitoring_alerts
-    WHERE status = 'open' GROUP BY ALL"""
+    WHERE status = 'open' GROUP BY model_name, severity"""
 
 # The warehouse records when a run started but neither its end nor its status, and a run row
 # is created as a window's first step begins; a run that went on to store results counts as a
-# success. started_at holds the session's local wall time (DuckDB's current_timestamp), so it
+# success. started_at holds the session's wall time (the engine's current_timestamp), so it
 # is read back through TIMESTAMPTZ to get the true unix time.
-_LAST_SUCCESS = """SELECT model_name, epoch(CAST(max(started_at) AS TIMESTAMPTZ)) AS last_success
+_LAST_SUCCESS = """SELECT model_name,
+           CAST(extract(epoch FROM CAST(max(started_at) AS TIMESTAMPTZ)) AS DOUBLE PRECISION) AS last_success
     FROM runs
     WHERE model_name IS NOT NULL AND run_id IN (
         SELECT run_id FROM ml_performance_metrics UNION SELECT run_id FROM ml_drift_history

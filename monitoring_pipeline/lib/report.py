@@ -82,10 +82,12 @@ def _accuracy(wh: Warehouse, model: str, day: date) -> tuple[tuple, tuple]:
                              min(ci_low) AS low, max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
                       FROM ml_performance_metrics WHERE model_name = ? AND metric_name = 'accuracy'
                         AND data_split = 'production' AND CAST(window_start AS DATE) BETWEEN ? AND ?
-                      GROUP BY ALL ORDER BY day""", [model, day - timedelta(days=HISTORY_DAYS), day])
-    records = rows.to_dict("records")  # DATEs arrive as Timestamps
-    points = tuple((r["day"].date(), bool(r["estimated"]), float(r["value"])) for r in records)
-    bounds = tuple((r["day"].date(), float(r["low"]), float(r["high"]), bool(r["reliable"])) for r in records
+                      GROUP BY CAST(window_start AS DATE), estimated ORDER BY day, estimated""",
+                   [model, day - timedelta(days=HISTORY_DAYS), day])
+    records = rows.to_dict("records")  # DATEs arrive as Timestamps from DuckDB, as dates from PostgreSQL
+    points = tuple((pd.Timestamp(r["day"]).date(), bool(r["estimated"]), float(r["value"])) for r in records)
+    bounds = tuple((pd.Timestamp(r["day"]).date(), float(r["low"]), float(r["high"]), bool(r["reliable"]))
+                   for r in records
                    if r["estimated"] and pd.notna(r["low"]) and pd.notna(r["high"]))
     return points, bounds
 
