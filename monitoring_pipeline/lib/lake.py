@@ -42,7 +42,8 @@ from monitoring_pipeline.core import DatasetProfile, merge_profiles
 
 from .monitors import Monitor
 
-BATCH_ROWS = 2048 * 256  # rows profiled at once: a batch of 25 numeric columns is ~110 MB
+VECTOR = 2048  # rows of a DuckDB vector
+BATCH_ROWS = VECTOR * 256  # rows profiled at once: a batch of 25 numeric columns is ~110 MB
 OPTIONAL = {"request_id": "VARCHAR", "model_version": "VARCHAR", "confidence": "DOUBLE", "latency_ms": "DOUBLE",
             "error": "VARCHAR"}  # read where the files have them, else NULL
 HIVE_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -138,15 +139,16 @@ def window_shards(monitor: Monitor, window) -> list[Shard]:
         hours: dict[int, list[str]] = {}
         for f in files:
             hours.setdefault(_hour(monitor, f, keys[f]), []).append(f)
-        return [Shard(f"hour={h:02d}", tuple(sorted(fs)), window.start, window.end, hive) for h, fs in sorted(hours.items())]
+        return [Shard(f"hour={h:02d}", tuple(sorted(fs)), window.start, window.end, hive)
+                for h, fs in sorted(hours.items())]
     if hive:
         root = _root(monitor)
         return [Shard(os.path.relpath(f, root), (f,), window.start, window.end, hive) for f in sorted(files)]
     sql = (f"SELECT hour(CAST({_ts(monitor, schema)} AS TIMESTAMP)) AS h FROM {_scan(files, hive)} "
            f"WHERE {_range(monitor, schema)} GROUP BY h ORDER BY h")
     with _connect() as conn:
-        hours = [int(h) for (h,) in _run(conn, monitor, sql, [*_range_params(monitor, schema, window.start, window.end)])
-                 .fetchall()]
+        found = _run(conn, monitor, sql, _range_params(monitor, schema, window.start, window.end)).fetchall()
+    hours = [int(h) for (h,) in found]
     return [Shard(f"hour={h:02d}", tuple(sorted(files)), window.start + timedelta(hours=h),
                   window.start + timedelta(hours=h + 1), hive) for h in hours]
 
@@ -165,14 +167,14 @@ def profile_shard(monitor: Monitor, shard: Shard, window, reference, features: S
     if shard.start < window.start or shard.end > window.end:
         raise ValueError(f"shard {shard.label} [{shard.start}, {shard.end}) is not in window {window.partition_key}")
     rows, parts = 0, []
-    for batch, present in _batches(monitor, shard, features):
+    for batch, present in _batches(monitor, shard, features, BATCH_ROWS):
         rows += len(batch)
         served = batch  # shadow rows were dropped by the query
         inputs, outputs = window_profiles(wh, monitor, served, present, reference)
         latency = pd.to_numeric(served["latency_ms"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
         errors = served["error"]
-        versions = served["model_version"].astype(str).value_counts().to_dict() if served["model_version"].notna().any() \
-            else {}
+        logged = served["model_version"].notna().any()
+        versions = served["model_version"].astype(str).value_counts().to_dict() if logged else {}
         parts.append(ShardProfile(
             shard.label, len(batch), len(served), inputs, outputs, {str(k): int(v) for k, v in versions.items()},
             int(served["label"].notna().sum()), int((errors.notna() & (errors.astype(str) != "")).sum()),
@@ -235,7 +237,7 @@ def window_frame(monitor: Monitor, window) -> pd.DataFrame:
     shards = window_shards(monitor, window)
     schema = _schema(monitor, sorted({f for s in shards for f in s.files}), shards[0].hive) if shards else {}
     features = [c for c in schema if c not in _mapped(monitor) and c not in _hive_only(shards, schema)]
-    frames = [batch for s in shards for batch, _ in _batches(monitor, s, features, batch_rows=None)]
+    frames = [batch for s in shards for batch, _ in _batches(monitor, s, features, None)]
     if not frames:
         frame = pd.DataFrame(columns=["ts", *OPTIONAL, "prediction", "label"])
     else:
@@ -403,15 +405,15 @@ def _served_sql(monitor: Monitor, schema: dict, files, hive: bool, columns: Sequ
     request answered by several versions keeps the serving version's row, ranked as
     :func:`.sources.served_rows` ranks them (the configured champion, versions other than the
     candidate, the version that answered more of these rows, then by name)."""
-    scan = f"SELECT {', '.join(columns)} FROM {_scan(files, hive)} WHERE {_range(monitor, schema)}"
+    where = f"FROM {_scan(files, hive)} WHERE {_range(monitor, schema)}"
     params = _range_params(monitor, schema, start, end)
     if "request_id" not in schema or "model_version" not in schema:
-        return scan, params
-    version = "CAST(model_version AS VARCHAR)"
-    sql = (f"WITH rows AS ({scan}), ranked AS (SELECT *, count(*) OVER (PARTITION BY {version}) AS n_version, "
-           f"CASE WHEN {version} = ? THEN 0 WHEN {version} = ? THEN 2 ELSE 1 END AS preference FROM rows) "
-           f"SELECT {', '.join(_alias(c) for c in columns)} FROM ranked QUALIFY row_number() OVER (PARTITION BY "
-           f"request_id ORDER BY preference, n_version DESC, {version}) = 1")
+        return f"SELECT {', '.join(columns)} {where}", params
+    keys = '"request_id" AS __request, CAST("model_version" AS VARCHAR) AS __version'
+    sql = (f"WITH rows AS (SELECT {', '.join(columns)}, {keys} {where}), ranked AS (SELECT *, count(*) OVER "
+           "(PARTITION BY __version) AS __n, CASE WHEN __version = ? THEN 0 WHEN __version = ? THEN 2 ELSE 1 END "
+           f"AS __rank FROM rows) SELECT {', '.join(_alias(c) for c in columns)} FROM ranked QUALIFY row_number() "
+           "OVER (PARTITION BY __request ORDER BY __rank, __n DESC, __version) = 1")
     return sql, [*params, monitor.champion, monitor.candidate]
 
 
@@ -420,9 +422,9 @@ def _alias(column_sql: str) -> str:
     return column_sql.rsplit(" AS ", 1)[1] if " AS " in column_sql else column_sql
 
 
-def _batches(monitor: Monitor, shard: Shard, features: Sequence[str], batch_rows: int | None = BATCH_ROWS):
-    """The shard's served rows of the window, ``batch_rows`` at a time (all at once for None), as
-    frames of the window's shape, with the features the files have."""
+def _batches(monitor: Monitor, shard: Shard, features: Sequence[str], batch_rows: int | None):
+    """The shard's served rows of the window, at most ``batch_rows`` at a time (all at once for
+    None), as frames of the window's shape, with the features the files have."""
     if not shard.files:
         return
     schema = _schema(monitor, shard.files, shard.hive)
@@ -434,13 +436,12 @@ def _batches(monitor: Monitor, shard: Shard, features: Sequence[str], batch_rows
                               shard.start, shard.end)
     with _connect() as conn:
         result = _run(conn, monitor, sql, params)
-        while True:
-            batch = result.fetch_df_chunk(batch_rows // 2048) if batch_rows else result.df()
-            if batch.empty:
-                return
-            yield batch, present
-            if not batch_rows:
-                return
+        if batch_rows is None:
+            yield result.df(), present
+            return
+        while not (chunk := result.fetch_df_chunk(max(1, batch_rows // VECTOR))).empty:  # DuckDB hands out vectors
+            for start in range(0, len(chunk), batch_rows):
+                yield chunk.iloc[start:start + batch_rows], present
 
 
 def _merge_two(a: ShardProfile, b: ShardProfile) -> ShardProfile:
