@@ -1,11 +1,53 @@
 """Every test writes its Prometheus file, HTML reports and API spool under its own tmp_path, never
 into the checkout's data/ folder (subprocesses inherit the variables); ``smtp`` is a real
-SMTP receiver on 127.0.0.1 for the alert tests."""
+SMTP receiver on 127.0.0.1 for the alert tests.
+
+The warehouse backends: ``postgres_server`` is one throwaway PostgreSQL server per session,
+``postgres_url`` a fresh empty database on it per test, and ``warehouse_target`` runs a test
+once per backend named in $MONITORING_TEST_BACKENDS (default ``duckdb,postgres``): a DuckDB
+file path in tmp_path, or a fresh database's URL (both as text, for ``open_warehouse``)."""
+
+import os
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from monitoring_pipeline_tests.postgres_server import PostgresServer
 from monitoring_pipeline_tests.receivers import Inbox, free_port
+
+BACKENDS_ENV = "MONITORING_TEST_BACKENDS"
+KNOWN_BACKENDS = ("duckdb", "postgres")
+
+
+def backends_to_test() -> list[str]:
+    """The backends $MONITORING_TEST_BACKENDS names (default both); ValueError for an unknown one."""
+    chosen = [b.strip() for b in os.environ.get(BACKENDS_ENV, ",".join(KNOWN_BACKENDS)).split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in KNOWN_BACKENDS]
+    if unknown or not chosen:
+        raise ValueError(f"{BACKENDS_ENV} must name some of {KNOWN_BACKENDS}, got {os.environ.get(BACKENDS_ENV)!r}")
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database for this test (dropped after it)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(params=backends_to_test())
+def warehouse_target(request, tmp_path) -> str:
+    if request.param == "duckdb":
+        return str(tmp_path / "w.duckdb")
+    return request.getfixturevalue("postgres_url")
 from monitoring_pipeline_tests.short_story import run_short_story
 
 

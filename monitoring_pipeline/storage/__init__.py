@@ -1,5 +1,6 @@
-"""The DuckDB warehouse: schema, migrations and typed reads and writes of core's results."""
+"""The warehouse (DuckDB embedded, or PostgreSQL): schema, migrations and typed reads and writes of
+core's results."""
 
-from .warehouse import Warehouse, WarehouseError
+from .warehouse import Warehouse, WarehouseError, open_warehouse
 
-__all__ = ["Warehouse", "WarehouseError"]
+__all__ = ["Warehouse", "WarehouseError", "open_warehouse"]

@@ -39,7 +39,8 @@ def insert_baseline_change(conn, model_name: str, model_version: str | None, bas
 def baseline_changes(wh: Warehouse, model_name: str) -> pd.DataFrame:
     """Every baseline set by hand for ``model_name``, newest first."""
     return wh.read("""SELECT model_name, model_version, basis, window_start, window_end, rows, set_by, note, set_at
-                      FROM baseline_changes WHERE model_name = ? ORDER BY set_at DESC, model_version DESC""",
+                      FROM baseline_changes WHERE model_name = ?
+                      ORDER BY set_at DESC, model_version DESC NULLS LAST""",
                    [model_name])
 
 

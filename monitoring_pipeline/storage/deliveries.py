@@ -26,6 +26,7 @@ def recently_delivered(wh: Warehouse, dedupe_key: str, channel: str, within_hour
     ``within_hours`` (the warehouse's clock, the one that stamps attempted_at)."""
     row = wh.read("""SELECT alert_id FROM alert_deliveries WHERE dedupe_key = ? AND channel = ?
                      AND status = 'delivered'
-                     AND attempted_at >= CAST(current_timestamp AS TIMESTAMP) - to_seconds(CAST(? AS DOUBLE))
+                     AND attempted_at >= CAST(current_timestamp AS TIMESTAMP)
+                                         - CAST(? AS DOUBLE PRECISION) * INTERVAL '1 second'
                      ORDER BY attempted_at DESC LIMIT 1""", [dedupe_key, channel, within_hours * 3600.0])
     return None if row.empty else str(row["alert_id"][0])

@@ -21,6 +21,7 @@ import pandas as pd
 
 from monitoring_pipeline.core import DatasetProfile
 
+from .dialect import in_list
 from .results import write_metrics
 from .runs import insert_artifact
 from .warehouse import Warehouse
@@ -94,8 +95,8 @@ def load_reference_set(wh: Warehouse, model_name: str, model_version: str | None
             return None
         inputs_id, outputs_id, calibration_id = marker
         wanted = [i for i in (inputs_id, outputs_id, calibration_id if calibration else None) if i is not None]
-        payloads = dict(conn.execute("SELECT artifact_id, payload FROM artifacts WHERE list_contains(?, artifact_id)",
-                                     [wanted]).fetchall())
+        payloads = dict(conn.execute(
+            f"SELECT artifact_id, payload FROM artifacts WHERE {in_list('artifact_id', len(wanted))}", wanted).fetchall())
         metrics = conn.execute(f"""SELECT metric_name, metric_value FROM ml_performance_metrics
                                    WHERE asset_key = ? AND partition_key = ? AND {_SAME_VERSION}""",
                                [ASSET, model_name, model_name, model_version]).fetchall()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from .dialect import ROW_ORDER, dialect_of
 from .warehouse import Warehouse
 
 STAGES = ("champion", "challenger", "archived")
@@ -88,9 +89,10 @@ def rollback(wh: Warehouse, model_name: str, reason: str = "rollback") -> tuple[
         if current is None:
             raise ValueError(f"model {model_name!r} has no champion to roll back")
         row = conn.execute(
-            """SELECT model_version FROM model_registry_events
-               WHERE model_name = ? AND stage = 'champion' AND model_version <> ?
-               ORDER BY changed_at DESC, rowid DESC LIMIT 1""", [model_name, current]).fetchone()
+            f"""SELECT model_version FROM model_registry_events
+                WHERE model_name = ? AND stage = 'champion' AND model_version <> ?
+                ORDER BY changed_at DESC, {ROW_ORDER[dialect_of(conn)]} DESC LIMIT 1""",
+            [model_name, current]).fetchone()
         if row is None:
             raise ValueError(f"model {model_name!r} has had no champion before {current!r}")
         _promote(conn, model_name, row[0], reason)

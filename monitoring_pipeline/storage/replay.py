@@ -17,7 +17,8 @@ def forget_model(wh: Warehouse, model_name: str) -> dict[str, int]:
         tables = [r[0] for r in conn.execute(
             """SELECT c.table_name FROM information_schema.columns c
                JOIN information_schema.tables t USING (table_schema, table_name)
-               WHERE c.column_name = 'model_name' AND t.table_type = 'BASE TABLE' ORDER BY 1""").fetchall()]
+               WHERE c.column_name = 'model_name' AND t.table_type = 'BASE TABLE'
+                 AND c.table_schema = current_schema() ORDER BY 1""").fetchall()]
         deleted = {"labels": conn.execute(
             "DELETE FROM labels WHERE request_id IN (SELECT request_id FROM inference_log WHERE model_name = ?)",
             [model_name]).fetchone()[0]}

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from monitoring_pipeline.core.alert_rules import Alert
 from monitoring_pipeline.core.concept import ConceptDriftResult
 
+from .dialect import in_list
 from .schema import ALERT_STATUSES
 from .warehouse import Warehouse
 
@@ -152,8 +153,8 @@ def upsert_alerts(wh: Warehouse, alerts: list[Alert], *, asset_key: str, partiti
 
     def work(conn):
         known = {r[0]: (r[1], r[2]) for r in conn.execute(
-            """SELECT alert_id, status, acknowledged_at IS NOT NULL FROM ml_monitoring_alerts
-               WHERE list_contains(CAST(? AS VARCHAR[]), alert_id)""", [ids]).fetchall()}
+            f"""SELECT alert_id, status, acknowledged_at IS NOT NULL FROM ml_monitoring_alerts
+                WHERE {in_list("alert_id", len(ids))}""", ids).fetchall()}
         for a in latest.values():
             content = [a.severity, a.message, a.recommended_action, json.dumps(a.details, default=str)]
             status, acknowledged = known.get(a.alert_id, (None, False))
@@ -174,10 +175,10 @@ def upsert_alerts(wh: Warehouse, alerts: list[Alert], *, asset_key: str, partiti
                            details = ?, run_id = ?, status = ?, resolved_at = NULL, resolution = NULL
                        WHERE alert_id = ?""", [*content, run_id, _status(back), a.alert_id])
         conn.execute(
-            """UPDATE ml_monitoring_alerts SET status = ?, resolved_at = current_timestamp, resolution = ?
-               WHERE asset_key = ? AND partition_key = ? AND status IN ('open', 'acknowledged')
-                 AND NOT list_contains(CAST(? AS VARCHAR[]), alert_id)""",
-            [_status("resolved"), reason, asset_key, partition_key, ids])
+            f"""UPDATE ml_monitoring_alerts SET status = ?, resolved_at = current_timestamp, resolution = ?
+                WHERE asset_key = ? AND partition_key = ? AND status IN ('open', 'acknowledged')
+                  AND NOT {in_list("alert_id", len(ids))}""",
+            [_status("resolved"), reason, asset_key, partition_key, *ids])
         return len(ids)
 
     return wh.write(work)
@@ -235,8 +236,8 @@ def previous_windows(wh: Warehouse, model_name: str, before: datetime, days: int
     frame = wh.read(
         """SELECT window_start, model_version, metric_name, metric_value FROM ml_performance_metrics
            WHERE model_name = ? AND data_split = 'production' AND NOT estimated
-             AND window_start < ? AND window_start >= ? - to_days(?)
-             AND metric_name IN ('latency_p95_ms', 'error_rate')""", [model_name, before, before, days])
+             AND window_start < ? AND window_start >= ?
+             AND metric_name IN ('latency_p95_ms', 'error_rate')""", [model_name, before, before - timedelta(days=days)])
     if frame.empty:
         return {"version": None, "latency_p95_ms": None, "error_rate": None}
     latest = frame[frame["window_start"] == frame["window_start"].max()]

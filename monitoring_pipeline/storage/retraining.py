@@ -51,14 +51,14 @@ def observations(wh: Warehouse, model_name: str, baseline_accuracy: float | None
                            WHEN severity = 'warn' THEN 1 ELSE 0 END) AS level
            FROM ml_drift_history
            WHERE model_name = ? AND drift_type IN ('data', 'concept') AND (? IS NULL OR model_version = ?)
-           GROUP BY ALL""", [model_name, version, version])
+           GROUP BY current_period, drift_type""", [model_name, version, version])
     accuracy = wh.read(
         """SELECT CAST(window_start AS DATE)::VARCHAR AS day, estimated, avg(metric_value) AS value,
                   min(ci_low) AS low, max(ci_high) AS high, bool_and(coalesce(reliable, false)) AS reliable
            FROM ml_performance_metrics
            WHERE model_name = ? AND metric_name = 'accuracy' AND data_split = 'production'
              AND window_start IS NOT NULL AND (? IS NULL OR model_version = ?)
-           GROUP BY ALL""", [model_name, version, version])
+           GROUP BY CAST(window_start AS DATE)::VARCHAR, estimated""", [model_name, version, version])
     days = sorted(set(drift["day"]) | set(accuracy["day"]))
     levels = {(r.day, r.drift_type): int(r.level) for r in drift.itertuples()}
     realized = {r.day: float(r.value) for r in accuracy.itertuples() if not r.estimated}

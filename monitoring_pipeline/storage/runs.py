@@ -103,7 +103,7 @@ def delete_artifact(wh: Warehouse, name: str, *, model_name: str, partition_key:
 def failed_gate_windows(wh: Warehouse, model_name: str, gate: str) -> set[str]:
     """The partition keys whose latest stored ``window_gate`` verdict failed ``gate``."""
     rows = wh.read("""SELECT partition_key FROM artifacts WHERE name = 'window_gate' AND model_name = ?
-                      AND json_extract_string(payload, ?) = 'false'""", [model_name, f"$.gates.{gate}.passed"])
+                      AND ((payload -> 'gates') -> ?) ->> 'passed' = 'false'""", [model_name, gate])
     return set(rows["partition_key"])
 
 

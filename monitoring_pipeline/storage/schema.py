@@ -3,11 +3,16 @@
 Each migration is applied once, in order, in its own transaction, and recorded in
 ``schema_version``. Migrations only add: no statement here drops or rewrites data.
 Table and column names follow the seeds (Phase 14 task 14.1, T079/T082).
+
+The same migrations build the warehouse on DuckDB and on PostgreSQL: statements are
+written in SQL both accept, with DuckDB's type names, which ``dialect.ddl`` translates. On
+PostgreSQL each migration's transaction first takes an advisory lock, so processes that
+start on a new database at once apply each migration once.
 """
 
 from __future__ import annotations
 
-import duckdb
+from .dialect import dialect_of, ddl, migration_begin
 
 RESULT_KEYS = """
     asset_key VARCHAR,
@@ -151,14 +156,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                    bool_or(drift_detected) AS drift_detected,
                    count(*) AS reports
             FROM ml_drift_history
-            GROUP BY ALL""",
+            GROUP BY model_name, drift_type, feature_name, current_period""",
         """CREATE VIEW performance_trend AS
             SELECT model_name, model_version, metric_name, estimated,
                    CAST(coalesce(window_start, measured_at) AS DATE) AS day,
                    avg(metric_value) AS metric_value,
                    count(*) AS measurements
             FROM ml_performance_metrics
-            GROUP BY ALL""",
+            GROUP BY model_name, model_version, metric_name, estimated,
+                     CAST(coalesce(window_start, measured_at) AS DATE)""",
     ]),
     (2, "model stage history", [
         """CREATE TABLE model_registry_events (
@@ -180,12 +186,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             attempted_at TIMESTAMP NOT NULL DEFAULT current_timestamp
         )""",
         # The latest outcome per alert and channel: 'failed' means still undelivered there.
+        # (Written with arg_max at first; this is the same view in SQL PostgreSQL takes too:
+        # last_error is the latest attempt's error, NULL when that attempt had none.)
         """CREATE VIEW alert_delivery_status AS
-            SELECT alert_id, channel, arg_max(status, attempted_at) AS status,
-                   sum(attempts) AS attempts, max(attempted_at) AS last_attempt_at,
-                   max(CASE WHEN status = 'delivered' THEN attempted_at END) AS delivered_at,
-                   arg_max(error, attempted_at) AS last_error
-            FROM alert_deliveries GROUP BY alert_id, channel""",
+            SELECT a.alert_id, a.channel, latest.status, a.attempts, a.last_attempt_at, a.delivered_at,
+                   latest.error AS last_error
+            FROM (SELECT alert_id, channel, sum(attempts) AS attempts, max(attempted_at) AS last_attempt_at,
+                         max(CASE WHEN status = 'delivered' THEN attempted_at END) AS delivered_at
+                  FROM alert_deliveries GROUP BY alert_id, channel) a
+            JOIN (SELECT alert_id, channel, status, error,
+                         row_number() OVER (PARTITION BY alert_id, channel ORDER BY attempted_at DESC) AS n
+                  FROM alert_deliveries) latest
+              ON latest.alert_id = a.alert_id AND latest.channel = a.channel AND latest.n = 1""",
     ]),
     # An alert is never deleted: open -> acknowledged -> resolved (and back to open when the
     # same finding is raised again). DuckDB cannot add a CHECK constraint with ALTER TABLE,
@@ -305,29 +317,35 @@ ALERT_STATUSES = ("open", "acknowledged", "resolved")
 LATEST = MIGRATIONS[-1][0]
 
 
-def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+def current_version(conn) -> int:
     conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
         version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,
         applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""")
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
-def migrate(conn: duckdb.DuckDBPyConnection) -> int:
-    """Apply the migrations this file has not had yet; returns the version reached."""
-    version = current_version(conn)
-    if version > LATEST:
-        raise RuntimeError(f"warehouse schema version {version} is newer than this code ({LATEST}); upgrade")
-    for number, name, statements in MIGRATIONS:
-        if number <= version:
-            continue
-        conn.execute("BEGIN TRANSACTION")
+def migrate(conn) -> int:
+    """Apply the migrations this warehouse has not had yet; returns the version reached.
+
+    Each migration is one transaction that reads the version again (under PostgreSQL's
+    advisory lock: another process may have applied it while this one waited)."""
+    dialect = dialect_of(conn)
+    while True:
+        for statement in migration_begin(dialect):
+            conn.execute(statement)
         try:
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [number, name])
+            version = current_version(conn)
+            if version > LATEST:
+                raise RuntimeError(f"warehouse schema version {version} is newer than this code ({LATEST}); upgrade")
+            pending = [m for m in MIGRATIONS if m[0] > version]
+            if pending:
+                number, name, statements = pending[0]
+                for statement in statements:
+                    conn.execute(ddl(statement, dialect))
+                conn.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [number, name])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        version = number
-    return version
+        if not pending:
+            return version

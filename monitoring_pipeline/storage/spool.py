@@ -27,16 +27,16 @@ import os
 import random
 import time
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
+from .dialect import is_bad_value, is_conflict, is_database_error
 from .traffic import insert_new_inferences, insert_new_labels
-from .warehouse import Warehouse, WarehouseError, _is_conflict
+from .warehouse import Warehouse, WarehouseError, open_warehouse
 
 KINDS = ("inferences", "labels")
 REQUIRED = {"inferences": ("model_name", "request_id", "ts"), "labels": ("request_id", "label", "labeled_at")}
@@ -233,9 +233,12 @@ def _ingest(conn, header: dict, rows: list[dict]) -> int | None:
             conn.execute("COMMIT")
             return inserted
         except BaseException as error:
-            with suppress(duckdb.Error):  # the original error is what matters
+            try:
                 conn.execute("ROLLBACK")
-            if not (_is_conflict(error) and attempt < CONFLICT_RETRIES):
+            except Exception as failed:  # the original error is what matters
+                if not is_database_error(failed):
+                    raise
+            if not (is_conflict(error) and attempt < CONFLICT_RETRIES):
                 raise
         time.sleep(0.05 + random.random() * 0.2)
     raise AssertionError("unreachable")
@@ -273,7 +276,9 @@ def _drain_one(conn, spool: Spool, path: Path, counts: DrainCounts) -> None:
         return
     try:
         inserted = _ingest(conn, header, rows)
-    except (ValueError, duckdb.ConversionException, duckdb.InvalidInputException) as error:
+    except Exception as error:
+        if not (isinstance(error, ValueError) or is_bad_value(error)):
+            raise
         spool.reject(path, f"its rows cannot be stored: {' '.join(str(error).split())}")
         counts.rejected += 1
         return
@@ -297,7 +302,7 @@ def drain_forever(spool: Path | str, warehouse: Path | str, *, timeout: float, i
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    spool, wh = Spool(spool), Warehouse(warehouse, timeout=timeout)
+    spool, wh = Spool(spool), open_warehouse(warehouse, timeout=timeout)
     while not stop.is_set():
         wake.wait(interval)
         wake.clear()
@@ -305,7 +310,9 @@ def drain_forever(spool: Path | str, warehouse: Path | str, *, timeout: float, i
             continue
         try:
             counts = drain(wh, spool)
-        except (WarehouseError, duckdb.Error, OSError) as error:  # the batches stay in the spool
+        except Exception as error:  # the batches stay in the spool
+            if not isinstance(error, (WarehouseError, OSError)) and not is_database_error(error):
+                raise
             log.warning("spool drain postponed: %s", " ".join(str(error).split()))
             continue
         log.info("spool drained: %s", counts.as_dict())

@@ -9,12 +9,12 @@ A window is a DataFrame with one row per prediction: ``ts``, ``request_id``,
 from __future__ import annotations
 
 import json
-from contextlib import suppress
+from contextlib import contextmanager
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
+from .dialect import arg_max, is_database_error
 from .warehouse import Warehouse
 
 LOG_COLUMNS = ["ts", "model_name", "model_version", "request_id", "input_hash", "features", "prediction",
@@ -82,25 +82,38 @@ def _utc(values) -> pd.Series:
     return pd.to_datetime(pd.Series(values), format="ISO8601", utc=True).dt.tz_localize(None)
 
 
+@contextmanager
+def _registered(conn, name: str, frame: pd.DataFrame):
+    """``frame`` as table ``name`` on ``conn`` while the block runs."""
+    conn.register(name, frame)
+    try:
+        yield
+    finally:
+        try:
+            conn.unregister(name)
+        except Exception as error:  # after a failed statement the transaction is aborted; that error matters
+            if not is_database_error(error):
+                raise
+
+
 def insert_new_inferences(conn, rows: pd.DataFrame) -> int:
     """Insert, inside the caller's transaction on ``conn``, the predictions not logged yet: a row
     whose (model_name, request_id) is already in ``inference_log`` (or earlier in ``rows``) is
     skipped. Returns the number inserted. ``scores`` (a dict or list per row) is kept as JSON."""
     frame = _log_frame(rows, INTAKE_COLUMNS).drop_duplicates(["model_name", "request_id"], keep="first")
     frame["ts"] = _utc(frame["ts"])
-    frame["confidence"] = pd.to_numeric(frame["confidence"])
-    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"])
-    columns = ", ".join(INTAKE_COLUMNS)
-    conn.register("_intake_rows", frame)
-    try:
+    for column in ("model_name", "request_id"):  # text in the log, whatever the sender's JSON held
+        frame[column] = frame[column].astype(str)
+    frame["confidence"] = pd.to_numeric(frame["confidence"]).astype("float64")
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype("float64")
+    # the registered frame's JSON columns are text: cast to JSON, as PostgreSQL wants it said
+    values = ", ".join(f"CAST(b.{c} AS JSON)" if c in ("features", "scores") else f"b.{c}" for c in INTAKE_COLUMNS)
+    with _registered(conn, "_intake_rows", frame):
         inserted = conn.execute(
-            f"""INSERT INTO inference_log ({columns})
-                SELECT {columns} FROM _intake_rows b
+            f"""INSERT INTO inference_log ({", ".join(INTAKE_COLUMNS)})
+                SELECT {values} FROM _intake_rows b
                 WHERE NOT EXISTS (SELECT 1 FROM inference_log l
                                   WHERE l.model_name = b.model_name AND l.request_id = b.request_id)""").fetchone()
-    finally:
-        with suppress(duckdb.Error):  # after a failed statement the transaction is aborted; the error above matters
-            conn.unregister("_intake_rows")
     return int(inserted[0]) if inserted else 0
 
 
@@ -116,22 +129,19 @@ def insert_new_labels(conn, rows: pd.DataFrame) -> int:
                           "label": [None if _missing(v) else str(_json_value(v)) for v in rows["label"]],
                           "labeled_at": _utc(rows["labeled_at"])}).drop_duplicates(
         ["request_id", "label"], keep="first")
-    conn.register("_intake_labels", frame)
-    try:
+    with _registered(conn, "_intake_labels", frame):
         inserted = conn.execute(
             """INSERT INTO labels (request_id, label, labeled_at)
                SELECT request_id, label, labeled_at FROM _intake_labels b
                WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = b.request_id
                                  AND l.label IS NOT DISTINCT FROM b.label AND l.labeled_at = b.labeled_at)
                  AND NOT EXISTS (SELECT 1 FROM (
-                         SELECT request_id, label FROM labels
-                         WHERE request_id IN (SELECT request_id FROM _intake_labels)
-                         QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY labeled_at DESC) = 1) current
-                     WHERE current.request_id = b.request_id AND current.label IS NOT DISTINCT FROM b.label)"""
+                         SELECT request_id, label,
+                                row_number() OVER (PARTITION BY request_id ORDER BY labeled_at DESC) AS n
+                         FROM labels WHERE request_id IN (SELECT request_id FROM _intake_labels)) latest
+                     WHERE latest.n = 1 AND latest.request_id = b.request_id
+                       AND latest.label IS NOT DISTINCT FROM b.label)"""
         ).fetchone()
-    finally:
-        with suppress(duckdb.Error):  # after a failed statement the transaction is aborted; the error above matters
-            conn.unregister("_intake_labels")
     return int(inserted[0]) if inserted else 0
 
 
@@ -148,14 +158,14 @@ def read_log_window(wh: Warehouse, model_name: str, start: datetime, end: dateti
     """Predictions of ``model_name`` with start <= ts < end, with the newest label known
     by ``labeled_before`` (default: now)."""
     frame = wh.read(
-        """SELECT l.ts, l.request_id, l.model_version, l.features, l.prediction, l.confidence,
-                  l.latency_ms, l.error, lab.label
-           FROM inference_log l
-           LEFT JOIN (SELECT request_id, arg_max(label, labeled_at) AS label FROM labels
-                      WHERE labeled_at <= coalesce(?, current_timestamp) GROUP BY request_id) lab
-             ON lab.request_id = l.request_id
-           WHERE l.model_name = ? AND l.ts >= ? AND l.ts < ?
-           ORDER BY l.ts, l.request_id, l.model_version""",
+        f"""SELECT l.ts, l.request_id, l.model_version, l.features, l.prediction, l.confidence,
+                   l.latency_ms, l.error, lab.label
+            FROM inference_log l
+            LEFT JOIN (SELECT request_id, {arg_max("label", "labeled_at", wh.dialect)} AS label FROM labels
+                       WHERE labeled_at <= coalesce(?, CAST(current_timestamp AS TIMESTAMP)) GROUP BY request_id) lab
+              ON lab.request_id = l.request_id
+            WHERE l.model_name = ? AND l.ts >= ? AND l.ts < ?
+            ORDER BY l.ts, l.request_id, l.model_version""",
         [labeled_before, model_name, start, end])
     return _expand(frame)
 

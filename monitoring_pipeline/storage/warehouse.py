@@ -1,4 +1,8 @@
-"""The DuckDB warehouse: short connections that wait for another process's lock.
+"""The warehouse: ``open_warehouse(target)`` gives PostgreSQL's for a ``postgresql://`` URL
+(``storage/postgres.py``), else this module's DuckDB file. Both have ``connect()``, ``write(work)``,
+``read(sql, params)``, ``dialect`` and ``name``, and raise ``WarehouseError``.
+
+The DuckDB warehouse: short connections that wait for another process's lock.
 
 DuckDB lets one process at a time open a database file for writing. Every read and
 write here opens the file, does its work in one short transaction and closes it, and a
@@ -19,9 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import duckdb
 
+from .dialect import DUCKDB, is_conflict
 from .schema import LATEST, migrate
 
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -32,20 +39,52 @@ _migrated: set[Path] = set()
 _migrate_guard = threading.Lock()
 
 
-class WarehouseError(Exception):
-    """The warehouse file cannot be used; ``str()`` is one line naming the path and the cause."""
+SCHEMES = ("postgresql://", "postgres://")
 
-    def __init__(self, path: Path, cause: str):
-        self.path, self.cause = Path(path), " ".join(cause.split())
-        super().__init__(f"warehouse {self.path}: {self.cause}")
+
+def is_url(target) -> bool:
+    """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` or ``postgres://`` URL)."""
+    return isinstance(target, str) and target.lower().startswith(SCHEMES)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (in the user part or a ``password=`` parameter)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot be used; ``str()`` is one line naming it (a path, or a URL without its
+    password) and the cause. ``path`` is the DuckDB file's path (None for PostgreSQL)."""
+
+    def __init__(self, target: Path | str, cause: str):
+        self.name = redact(target) if is_url(target) else str(Path(target))
+        self.path = None if is_url(target) else Path(target)
+        self.cause = " ".join(cause.split())
+        super().__init__(f"warehouse {self.name}: {self.cause}")
+
+
+def open_warehouse(target: Path | str, **options):
+    """The warehouse ``target`` names: a ``postgresql://`` (or ``postgres://``) URL gives a
+    ``PostgresWarehouse``, anything else is a DuckDB file's path. ``options`` (timeout, read_only,
+    create) mean the same for both."""
+    if is_url(target):
+        from .postgres import PostgresWarehouse  # psycopg is imported only for PostgreSQL
+
+        return PostgresWarehouse(target, **options)
+    return Warehouse(target, **options)
 
 
 def _is_lock_error(error: Exception) -> bool:
     return isinstance(error, duckdb.IOException) and any(m in str(error) for m in _LOCK_MESSAGES)
 
 
-def _is_conflict(error: Exception) -> bool:
-    return isinstance(error, duckdb.TransactionException) and "conflict" in str(error).lower()
+_is_conflict = is_conflict  # the name spool.py and others imported
 
 
 def _is_file_error(error: BaseException) -> bool:
@@ -65,9 +104,15 @@ class Warehouse:
     timeout: float = 120.0
     read_only: bool = False
     create: bool = True
+    dialect: ClassVar[str] = DUCKDB
+    url: ClassVar[None] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path).resolve())
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if not self.path.exists():

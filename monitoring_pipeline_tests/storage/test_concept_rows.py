@@ -4,15 +4,15 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipeline.core.concept import concept_drift
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.results import replace_concept_drift
 
 
-def test_each_signal_is_stored_with_its_raw_and_adjusted_p_value(tmp_path):
+def test_each_signal_is_stored_with_its_raw_and_adjusted_p_value(warehouse_target):
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.normal(size=300)})
     result = concept_drift(X, (X["a"] > 0).astype(int), X, (X["b"] > 0).astype(int))
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     keys = dict(model_name="m", model_version="v1", baseline_period="ref", current_period="2026-03-01",
                 asset_key="concept_drift_report", partition_key="2026-03-01|m", run_id=None)
     assert replace_concept_drift(wh, result, **keys) == 5

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.estimates import estimate_history, record_window_performance
 from monitoring_pipeline.storage.results import replace_metrics
 
@@ -56,8 +56,8 @@ def estimate_rows(wh, partition="2026-03-02|m"):
 
 
 @pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path / "w.duckdb")
+def wh(warehouse_target):
+    return open_warehouse(warehouse_target)
 
 
 def test_an_estimate_is_stored_with_its_interval_and_an_undefined_metric_keeps_its_reason(wh):
@@ -168,12 +168,12 @@ def test_an_estimate_without_metric_entries_or_method_is_refused(wh):
 WRITER = textwrap.dedent("""
     import os, sys, time
     from datetime import datetime, timedelta
-    from monitoring_pipeline.storage import Warehouse
+    from monitoring_pipeline.storage import open_warehouse
     from monitoring_pipeline.storage.estimates import record_window_performance
     from monitoring_pipeline_tests.storage.test_estimates import estimate
 
-    model, path, go = sys.argv[1], sys.argv[2], sys.argv[3]
-    wh = Warehouse(path)
+    model, target, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    wh = open_warehouse(target)
     print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.005)
@@ -188,17 +188,17 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_concurrent_writers_in_two_processes_lose_no_row(tmp_path):
-    path, go = tmp_path / "w.duckdb", tmp_path / "go"
-    Warehouse(path).read("SELECT 1")  # created and migrated before the race
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, model, str(path), str(go)], stdout=subprocess.PIPE,
+def test_concurrent_writers_in_two_processes_lose_no_row(tmp_path, warehouse_target):
+    go = tmp_path / "go"
+    open_warehouse(warehouse_target).read("SELECT 1")  # created and migrated before the race
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, model, warehouse_target, str(go)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT) for model in ("a", "b")]
     for writer in writers:
         assert writer.stdout.readline().strip() == "ready", writer.stderr.read()[-2000:]
     go.touch()
     outputs = [writer.communicate() for writer in writers]
     assert [w.returncode for w in writers] == [0, 0], [err[-2000:] for _, err in outputs]
-    wh = Warehouse(path)
+    wh = open_warehouse(warehouse_target)
     for model in ("a", "b"):
         rows = wh.read("""SELECT window_start, estimated, metric_value FROM ml_performance_metrics
                           WHERE model_name = ? AND metric_name = 'accuracy' ORDER BY window_start""", [model])

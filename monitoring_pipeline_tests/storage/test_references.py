@@ -7,7 +7,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,11 +14,12 @@ import pytest
 from monitoring_pipeline.lib.monitors import Monitor, Source
 from monitoring_pipeline.lib.references import (Reference, build_reference, ensure_reference, load_reference,
                                                 store_reference)
-from monitoring_pipeline.storage import Warehouse, references, schema
+from monitoring_pipeline.storage import open_warehouse, references, schema
 from monitoring_pipeline.storage.references import ASSET, CALIBRATION, INPUTS, OUTPUTS
 from monitoring_pipeline.storage.results import write_metrics
 from monitoring_pipeline.storage.runs import insert_artifact, save_profile
 from monitoring_pipeline.storage.schema import LATEST
+from monitoring_pipeline_tests.warehouses import bare_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITOR = Monitor(name="bc", modality="tabular", reference=Source("bundled", dataset="breast_cancer"),
@@ -48,8 +48,8 @@ def assert_complete(wh, ref, built):
                                 "complete": 1}
 
 
-def test_a_reference_is_stored_whole_and_read_back(tmp_path, built):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_a_reference_is_stored_whole_and_read_back(warehouse_target, built):
+    wh = open_warehouse(warehouse_target)
     assert load_reference(wh, MONITOR) is None
     ref, was_built = ensure_reference(wh, MONITOR)
     assert was_built and ref == built
@@ -57,8 +57,8 @@ def test_a_reference_is_stored_whole_and_read_back(tmp_path, built):
     assert ensure_reference(wh, MONITOR)[1] is False  # stored once, then read
 
 
-def test_a_store_that_fails_midway_leaves_nothing_and_the_next_run_rebuilds_it(tmp_path, built, monkeypatch):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_a_store_that_fails_midway_leaves_nothing_and_the_next_run_rebuilds_it(warehouse_target, built, monkeypatch):
+    wh = open_warehouse(warehouse_target)
 
     def fail(*args, **kwargs):  # the profiles are written; the metrics write fails
         raise OSError("disk full")
@@ -74,8 +74,8 @@ def test_a_store_that_fails_midway_leaves_nothing_and_the_next_run_rebuilds_it(t
     assert_complete(wh, load_reference(wh, MONITOR), built)
 
 
-def test_a_replacing_store_that_fails_keeps_the_previous_reference(tmp_path, built, monkeypatch):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_a_replacing_store_that_fails_keeps_the_previous_reference(warehouse_target, built, monkeypatch):
+    wh = open_warehouse(warehouse_target)
     store_reference(wh, MONITOR, built, None)
     smaller = Reference(built.inputs, None, {"accuracy": 0.5}, built.version)
     with monkeypatch.context() as patch:
@@ -89,12 +89,11 @@ def test_a_replacing_store_that_fails_keeps_the_previous_reference(tmp_path, bui
     assert stored_parts(wh) == {"artifacts": [INPUTS], "metrics": 1, "complete": 1}
 
 
-def test_a_process_killed_between_the_writes_leaves_nothing_and_the_reference_is_rebuilt(tmp_path, built):
-    path = tmp_path / "w.duckdb"
+def test_a_process_killed_between_the_writes_leaves_nothing_and_the_reference_is_rebuilt(warehouse_target, built):
     killed = textwrap.dedent(f"""
         import os, signal
         from monitoring_pipeline.lib.references import ensure_reference
-        from monitoring_pipeline.storage import Warehouse, references
+        from monitoring_pipeline.storage import open_warehouse, references
         from monitoring_pipeline_tests.storage.test_references import MONITOR
 
         def crash(conn, *args, **kwargs):  # the profiles and sample are written, the process dies
@@ -102,19 +101,19 @@ def test_a_process_killed_between_the_writes_leaves_nothing_and_the_reference_is
             os.kill(os.getpid(), signal.SIGKILL)
 
         references.write_metrics = crash
-        ensure_reference(Warehouse({str(path)!r}), MONITOR)
+        ensure_reference(open_warehouse({warehouse_target!r}), MONITOR)
     """)
     out = subprocess.run([sys.executable, "-c", killed], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
-    wh = Warehouse(path)
+    wh = open_warehouse(warehouse_target)
     assert stored_parts(wh) == {"artifacts": [], "metrics": 0, "complete": 0}
     assert load_reference(wh, MONITOR) is None
     assert ensure_reference(wh, MONITOR)[1]
     assert_complete(wh, load_reference(wh, MONITOR), built)
 
 
-def test_an_inputs_only_reference_left_by_an_old_crash_is_rebuilt_whole(tmp_path, built):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_an_inputs_only_reference_left_by_an_old_crash_is_rebuilt_whole(warehouse_target, built):
+    wh = open_warehouse(warehouse_target)
     # what the three-transaction store left when it died after its first write
     save_profile(wh, built.inputs, INPUTS, run_id=None, model_name=MONITOR.name, model_version=MONITOR.champion,
                  asset_key=ASSET, partition_key=MONITOR.name)
@@ -124,14 +123,13 @@ def test_an_inputs_only_reference_left_by_an_old_crash_is_rebuilt_whole(tmp_path
     assert_complete(wh, load_reference(wh, MONITOR), built)
 
 
-def test_the_migration_keeps_whole_old_references_and_leaves_cut_ones_to_be_rebuilt(tmp_path, built, monkeypatch):
-    path = tmp_path / "old.duckdb"
-    with monkeypatch.context() as patch:  # the code before reference_sets, writing part by part
+def test_the_migration_keeps_whole_old_references_and_leaves_cut_ones_to_be_rebuilt(warehouse_target, built,
+                                                                                     monkeypatch):
+    with monkeypatch.context() as patch, bare_connection(warehouse_target) as conn:  # the code before reference_sets
         cut = next(m[0] for m in schema.MIGRATIONS if m[1] == "complete references")
         before = [m for m in schema.MIGRATIONS if m[0] < cut]  # and none of the later ones
         patch.setattr(schema, "MIGRATIONS", before)
         patch.setattr(schema, "LATEST", before[-1][0])
-        conn = duckdb.connect(str(path))
         schema.migrate(conn)
         for name, parts in {"whole": 3, "no_metrics": 2, "inputs_only": 1}.items():
             keys = dict(run_id=None, model_name=name, model_version="v1", asset_key=ASSET, partition_key=name)
@@ -142,8 +140,7 @@ def test_the_migration_keeps_whole_old_references_and_leaves_cut_ones_to_be_rebu
                 write_metrics(conn, built.metrics, model_name=name, model_version="v1", data_split="reference",
                               window_start=None, window_end=None, estimated=False, asset_key=ASSET,
                               partition_key=name, run_id=None)
-        conn.close()
-    wh = Warehouse(path)
+    wh = open_warehouse(warehouse_target)
     assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
     whole = load_reference(wh, Monitor(name="whole", modality="tabular", reference=MONITOR.reference,
                                        champion="v1"))
@@ -157,20 +154,21 @@ def test_the_migration_keeps_whole_old_references_and_leaves_cut_ones_to_be_rebu
 RACER = textwrap.dedent("""
     import json, os, sys, time
     from monitoring_pipeline.lib.references import ensure_reference
-    from monitoring_pipeline.storage import Warehouse
+    from monitoring_pipeline.storage import open_warehouse
     from monitoring_pipeline_tests.storage.test_references import MONITOR
 
     print("ready", flush=True)
     while not os.path.exists(sys.argv[2]):
         time.sleep(0.005)
-    ref, built = ensure_reference(Warehouse(sys.argv[1]), MONITOR)
+    ref, built = ensure_reference(open_warehouse(sys.argv[1]), MONITOR)
     print(json.dumps({"built": built, "inputs": ref.inputs.to_dict(), "metrics": ref.metrics}, default=str))
 """)
 
 
-def test_two_processes_racing_to_build_the_first_reference_end_with_one_whole_reference(tmp_path, built):
-    path, go = tmp_path / "w.duckdb", tmp_path / "go"
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), str(go)], stdout=subprocess.PIPE,
+def test_two_processes_racing_to_build_the_first_reference_end_with_one_whole_reference(tmp_path, warehouse_target,
+                                                                                         built):
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, warehouse_target, str(go)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
               for _ in range(2)]
     for racer in racers:  # both imported and waiting: the race starts on a fresh file
@@ -180,14 +178,14 @@ def test_two_processes_racing_to_build_the_first_reference_end_with_one_whole_re
     assert [r.returncode for r in racers] == [0, 0], [err[-2000:] for _, err in outputs]
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert sorted(r["built"] for r in results) == [False, True]  # one stored it, the other used it
-    wh = Warehouse(path)
+    wh = open_warehouse(warehouse_target)
     ref = load_reference(wh, MONITOR)
     assert_complete(wh, ref, built)
     assert all(r["inputs"] == json.loads(json.dumps(ref.inputs.to_dict(), default=str)) for r in results)
 
 
-def test_a_calibration_sample_comes_back_as_arrays_and_a_frame(tmp_path, built):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_a_calibration_sample_comes_back_as_arrays_and_a_frame(warehouse_target, built):
+    wh = open_warehouse(warehouse_target)
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"size": [1.5, np.nan, -2.0, 1e-9], "colour": pd.Series(["red", None, "blue", "1"], dtype=object)})
     embeddings = rng.normal(size=(4, 8)).astype(np.float32)
@@ -214,14 +212,12 @@ def test_a_calibration_sample_comes_back_as_arrays_and_a_frame(tmp_path, built):
     assert wh.read("SELECT name FROM artifacts WHERE artifact_id = ?", [int(sample_id)])["name"][0] == CALIBRATION
 
 
-def test_a_reference_stored_before_calibration_samples_loads_without_one(tmp_path, built, monkeypatch):
-    path = tmp_path / "old.duckdb"
-    with monkeypatch.context() as patch:  # the schema and code before migration 8
+def test_a_reference_stored_before_calibration_samples_loads_without_one(warehouse_target, built, monkeypatch):
+    with monkeypatch.context() as patch, bare_connection(warehouse_target) as conn:  # the code before migration 8
         cut = next(m[0] for m in schema.MIGRATIONS if m[1] == "performance estimates")
         before = [m for m in schema.MIGRATIONS if m[0] < cut]
         patch.setattr(schema, "MIGRATIONS", before)
         patch.setattr(schema, "LATEST", before[-1][0])
-        conn = duckdb.connect(str(path))
         schema.migrate(conn)
         keys = dict(run_id=None, model_name=MONITOR.name, model_version=MONITOR.champion, asset_key=ASSET,
                     partition_key=MONITOR.name)
@@ -232,8 +228,7 @@ def test_a_reference_stored_before_calibration_samples_loads_without_one(tmp_pat
                       partition_key=MONITOR.name, run_id=None)
         conn.execute("INSERT INTO reference_sets (model_name, model_version, inputs_id, outputs_id) VALUES (?, ?, ?, ?)",
                      [MONITOR.name, MONITOR.champion, inputs_id, outputs_id])
-        conn.close()
-    wh = Warehouse(path)
+    wh = open_warehouse(warehouse_target)
     assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
     old = load_reference(wh, MONITOR)
     assert old.calibration is None and old.inputs == built.inputs and old.outputs == built.outputs

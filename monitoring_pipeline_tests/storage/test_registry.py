@@ -5,15 +5,15 @@ from datetime import datetime
 import pytest
 
 from monitoring_pipeline.core.retraining import Decision
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage import registry
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.retraining import observations, past_decisions, record_decision
 
 
 @pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path / "w.duckdb")
+def wh(warehouse_target):
+    return open_warehouse(warehouse_target)
 
 
 def register(wh, version, stage="challenger", accuracy=0.8):

@@ -1,3 +1,7 @@
+"""The warehouse on both backends (``warehouse_target``); the DuckDB file's own failures (locks, bad
+bytes) and PostgreSQL's (server down, wrong password, locks held by another transaction) each
+on their backend."""
+
 import subprocess
 import sys
 import textwrap
@@ -10,8 +14,9 @@ import pytest
 
 from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
 from monitoring_pipeline.core.alert_rules import drift_alerts
-from monitoring_pipeline.storage import Warehouse, WarehouseError
+from monitoring_pipeline.storage import Warehouse, WarehouseError, open_warehouse
 from monitoring_pipeline.storage import schema
+from monitoring_pipeline.storage.dialect import is_constraint_violation
 from monitoring_pipeline.storage.results import (
     _status,
     acknowledge_alert,
@@ -31,12 +36,13 @@ from monitoring_pipeline.storage.runs import (
     save_artifact,
     save_profile,
 )
-from monitoring_pipeline.storage.schema import LATEST
+from monitoring_pipeline.storage.schema import LATEST, migrate
+from monitoring_pipeline_tests.warehouses import bare_connection
 
 
 @pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path / "w.duckdb")
+def wh(warehouse_target):
+    return open_warehouse(warehouse_target)
 
 
 def count(wh, table):
@@ -44,7 +50,7 @@ def count(wh, table):
 
 
 def test_an_empty_file_is_created_and_migrated(wh):
-    assert not wh.path.exists()
+    assert wh.dialect == "postgres" or not wh.path.exists()
     assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST
     tables = set(wh.read("SELECT table_name FROM information_schema.tables")["table_name"])
     assert {"runs", "artifacts", "inference_log", "labels", "ml_drift_history", "ml_performance_metrics",
@@ -52,15 +58,17 @@ def test_an_empty_file_is_created_and_migrated(wh):
             "drift_trend", "performance_trend"} <= tables
 
 
-def test_migrating_again_changes_nothing(tmp_path):
-    first = Warehouse(tmp_path / "w.duckdb")
+def test_migrating_again_changes_nothing(warehouse_target):
+    first = open_warehouse(warehouse_target)
     register_run(first, "a")
-    conn = duckdb.connect(str(first.path))
-    from monitoring_pipeline.storage.schema import migrate
-
-    assert migrate(conn) == LATEST
-    conn.close()
+    with bare_connection(warehouse_target) as conn:
+        assert migrate(conn) == LATEST
     assert count(first, "runs") == 1
+    assert wh_versions(first) == list(range(1, LATEST + 1))
+
+
+def wh_versions(wh) -> list[int]:
+    return wh.read("SELECT version FROM schema_version ORDER BY version")["version"].tolist()
 
 
 def test_runs_and_profiles_round_trip(wh):
@@ -220,20 +228,17 @@ def test_resolving_an_alert_by_hand(wh):
         _status("closed")
 
 
-def test_a_version_3_warehouse_migrates_to_the_alert_lifecycle(tmp_path, monkeypatch):
-    path = tmp_path / "v3.duckdb"
-    with monkeypatch.context() as patch:  # the code as it was at schema version 3
+def test_a_version_3_warehouse_migrates_to_the_alert_lifecycle(warehouse_target, monkeypatch):
+    with monkeypatch.context() as patch, bare_connection(warehouse_target) as conn:  # the code at schema version 3
         patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
         patch.setattr(schema, "LATEST", 3)
-        conn = duckdb.connect(str(path))
         assert schema.migrate(conn) == 3
         columns = "alert_id, severity, alert_type, model_name, message, partition_key, asset_key, acknowledged_at, " \
                   "acknowledged_by"
         conn.executemany(f"INSERT INTO ml_monitoring_alerts ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             ["open1", "critical", "DRIFT_DETECTED", "m", "drift", "p|m", "monitoring_alerts", None, None],
             ["acked", "warning", "SLO_BREACH", "m", "slow", "p|m", "monitoring_alerts", "2026-01-02 10:00", "ana"]])
-        conn.close()
-    wh = Warehouse(path)  # opened by the current code: migrated to the latest version
+    wh = open_warehouse(warehouse_target)  # opened by the current code: migrated to the latest version
     assert wh.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST >= 4
     rows = alert_rows(wh)
     assert {k: r["status"] for k, r in rows.items()} == {"open1": "open", "acked": "acknowledged"}
@@ -242,9 +247,10 @@ def test_a_version_3_warehouse_migrates_to_the_alert_lifecycle(tmp_path, monkeyp
                          WHERE table_name = 'ml_monitoring_alerts'""").set_index("column_name")
     assert columns.loc["status", "is_nullable"] == "NO" and "open" in columns.loc["status", "column_default"]
     assert {"resolved_at", "resolution"} <= set(columns.index)
-    with pytest.raises(duckdb.ConstraintException):  # the primary key survived the ALTERs
+    with pytest.raises(Exception) as caught:  # the primary key survived the ALTERs
         wh.write(lambda c: c.execute("INSERT INTO ml_monitoring_alerts (alert_id, severity, alert_type, model_name,"
                                      " message) VALUES ('open1', 'info', 'SLO_BREACH', 'm', 'dup')"))
+    assert is_constraint_violation(caught.value), caught.value
     upsert_alerts(wh, [], asset_key="monitoring_alerts", partition_key="p|m", run_id=5)  # works on the old rows
     rows = alert_rows(wh)
     assert {k: r["status"] for k, r in rows.items()} == {"open1": "resolved", "acked": "resolved"}
@@ -310,17 +316,25 @@ def test_a_file_that_cannot_be_used_raises_an_error_naming_the_path_and_the_caus
     assert not missing.parent.exists()  # nothing was created
 
 
-def test_a_read_only_warehouse_is_checked_not_migrated(tmp_path, monkeypatch):
-    path = tmp_path / "w.duckdb"
-    register_run(Warehouse(path), "first")
-    reader = Warehouse(path, read_only=True)
+def test_a_read_only_warehouse_is_checked_not_migrated(warehouse_target, tmp_path, request, monkeypatch):
+    register_run(open_warehouse(warehouse_target), "first")
+    reader = open_warehouse(warehouse_target, read_only=True)
     assert reader.read("SELECT run_name FROM runs")["run_name"].tolist() == ["first"]
-    with pytest.raises(duckdb.InvalidInputException, match="read-only mode"):
+    with pytest.raises(Exception, match="read-only") as caught:
         reader.write(lambda conn: conn.execute("INSERT INTO runs (run_name) VALUES ('x')"))
-    monkeypatch.setattr("monitoring_pipeline.storage.warehouse.LATEST", LATEST + 1)
+    assert not isinstance(caught.value, WarehouseError)  # the statement's own error, the warehouse is fine
+    module = "postgres" if reader.dialect == "postgres" else "warehouse"
+    monkeypatch.setattr(f"monitoring_pipeline.storage.{module}.LATEST", LATEST + 1)
     with pytest.raises(WarehouseError, match=f"schema version {LATEST}, this code reads version {LATEST + 1}"):
         reader.read("SELECT 1")
-    plain = tmp_path / "plain.duckdb"
-    duckdb.connect(str(plain)).close()
-    with pytest.raises(WarehouseError, match="not a monitoring warehouse"):
-        Warehouse(plain, read_only=True).read("SELECT 1")
+    if reader.dialect == "postgres":
+        plain = request.getfixturevalue("postgres_server").create_database()
+    else:
+        plain = str(tmp_path / "plain.duckdb")
+        duckdb.connect(plain).close()
+    checks = [open_warehouse(plain, read_only=True)]
+    if reader.dialect == "postgres":  # nor is a database without the warehouse's schema made one by create=False
+        checks.append(open_warehouse(plain, create=False))
+    for wh in checks:
+        with pytest.raises(WarehouseError, match="not a monitoring warehouse"):
+            wh.read("SELECT 1")
