@@ -1,15 +1,21 @@
 """Resources: the warehouse, bound once by key and asked for by parameter name."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
-from monitoring_pipeline.lib.settings import warehouse_path
+from monitoring_pipeline.lib.settings import warehouse
 from monitoring_pipeline.storage import Warehouse
 
 from .partitions import register_run_day
 
+if TYPE_CHECKING:  # psycopg is imported only when the warehouse is PostgreSQL
+    from monitoring_pipeline.storage.postgres import PostgresWarehouse
+
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse; ``path`` overrides $MONITORING_WAREHOUSE and data/warehouse.duckdb."""
+    """The warehouse: ``path`` (a DuckDB file, or a ``postgresql://`` URL for PostgreSQL) overrides
+    $MONITORING_WAREHOUSE and data/warehouse.duckdb."""
 
     path: str | None = None
 
@@ -18,5 +24,5 @@ class WarehouseResource(dg.ConfigurableResource):
         if context.dagster_run is not None and context.instance is not None:
             register_run_day(context.instance, context.dagster_run.tags, context.log)
 
-    def get(self) -> Warehouse:
-        return Warehouse(warehouse_path(self.path))
+    def get(self) -> "Warehouse | PostgresWarehouse":
+        return warehouse(self.path)

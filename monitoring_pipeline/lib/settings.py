@@ -22,10 +22,22 @@ def data_dir() -> Path:
     return checkout if (checkout / "monitors.yaml").exists() else Path.cwd() / "data"
 
 
-def warehouse_path(configured: str | None = None) -> Path:
-    """Resource config, else $MONITORING_WAREHOUSE, else data/warehouse.duckdb."""
+def warehouse_path(configured: str | None = None) -> Path | str:
+    """The warehouse's target: resource config, else $MONITORING_WAREHOUSE, else data/warehouse.duckdb.
+    A ``postgresql://`` (or ``postgres://``) URL is returned as given (text: a Path would fold its
+    ``//``); anything else is a DuckDB file's Path. ``open_warehouse`` takes either."""
     chosen = configured or os.environ.get(WAREHOUSE_ENV)
+    if chosen and chosen.lower().startswith(("postgresql://", "postgres://")):  # storage.warehouse.SCHEMES
+        return chosen
     return Path(chosen) if chosen else data_dir() / "warehouse.duckdb"
+
+
+def warehouse(configured: str | None = None, **options):
+    """``open_warehouse`` of the configured target (see ``warehouse_path``): PostgreSQL for a URL,
+    else DuckDB. ``options`` are open_warehouse's (timeout, read_only, create)."""
+    from monitoring_pipeline.storage import open_warehouse  # settings itself imports no database client
+
+    return open_warehouse(warehouse_path(configured), **options)
 
 
 def monitors_path(configured: str | None = None) -> Path:

@@ -230,8 +230,9 @@ class PostgresWarehouse:
     """A PostgreSQL database as the warehouse, migrated on first use.
 
     ``read_only`` connections cannot write (the database must be at this code's schema; it is
-    checked, never migrated); ``create=False`` makes a database without the warehouse's schema an
-    error instead of migrating it. ``timeout`` bounds the retries of conflicting writes and the
+    checked, never migrated). The database must exist (it is never created: ``create`` is DuckDB's
+    option, kept for the same calls; an empty database is migrated, as ``monitoring-pipeline
+    migrate`` does to a new one). ``timeout`` bounds the retries of conflicting writes and the
     wait for another transaction's locks.
     """
 
@@ -274,26 +275,25 @@ class PostgresWarehouse:
         return PostgresConnection(raw, self.zone)
 
     def _check_schema(self, conn: PostgresConnection) -> None:
-        """A read-only connection cannot migrate: the database must be at this code's schema; one not
-        to be created must have the warehouse's schema (any version: it is migrated)."""
+        """A read-only connection cannot migrate: the database must be at this code's schema."""
         try:
             version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
         except psycopg.errors.UndefinedTable as error:
             raise self._error(error, "not a monitoring warehouse (it has no schema_version table)") from error
-        if self.read_only and version != LATEST:
+        if version != LATEST:
             raise WarehouseError(self.name, f"schema version {version}, this code reads version {LATEST}"
                                  + ("; any job, or `monitoring-pipeline migrate`, migrates it" if version < LATEST
                                     else "; upgrade the code"))
 
     @contextmanager
     def connect(self) -> Iterator[PostgresConnection]:
-        """A connection to the migrated warehouse (checked, if read-only or not to be created), closed on exit."""
+        """A connection to the migrated warehouse (checked, if read-only), closed on exit."""
         conn = self._open()
         try:
             try:
-                if self.read_only or not self.create:
+                if self.read_only:
                     self._check_schema(conn)
-                if not self.read_only and self.url not in _migrated:
+                elif self.url not in _migrated:
                     with _migrate_guard:
                         migrate(conn)
                         _migrated.add(self.url)

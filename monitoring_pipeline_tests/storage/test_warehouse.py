@@ -7,9 +7,12 @@ import sys
 import textwrap
 from dataclasses import replace
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 
 from monitoring_pipeline.core import compare_profiles, compute_dataset_profile
@@ -37,7 +40,7 @@ from monitoring_pipeline.storage.runs import (
     save_profile,
 )
 from monitoring_pipeline.storage.schema import LATEST, migrate
-from monitoring_pipeline_tests.warehouses import bare_connection
+from monitoring_pipeline_tests.warehouses import bare_connection, needs_postgres
 
 
 @pytest.fixture
@@ -302,6 +305,92 @@ def test_a_lock_held_past_the_timeout_raises(tmp_path):
         proc.wait()
 
 
+HOLDER = textwrap.dedent("""
+    import os, sys, time
+    from monitoring_pipeline.storage import open_warehouse
+
+    target, statement, go = sys.argv[1:4]
+    with open_warehouse(target).connect() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(statement)
+        print("holding", flush=True)
+        while not os.path.exists(go):
+            time.sleep(0.01)
+        conn.execute("COMMIT")
+    print("committed", flush=True)
+""")
+
+
+def _holder(target: str, statement: str, go) -> subprocess.Popen:
+    """A process holding an open transaction that ran ``statement`` until ``go`` exists."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, target, statement, str(go)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout.readline().strip() == "holding", proc.stderr.read()[-2000:]
+    return proc
+
+
+@needs_postgres
+def test_postgres_writers_do_not_wait_for_each_other(postgres_url, tmp_path):
+    """The counterpart of DuckDB's lock: another process's open write transaction does not hold this one up."""
+    wh = open_warehouse(postgres_url)
+    register_run(wh, "first")
+    proc = _holder(postgres_url, "INSERT INTO runs (run_name) VALUES ('holder')", tmp_path / "go")
+    try:
+        register_run(wh, "second")  # committed while the holder's transaction is still open
+        assert sorted(wh.read("SELECT run_name FROM runs")["run_name"]) == ["first", "second"]
+    finally:
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.strip() == "committed", err[-2000:]
+    assert sorted(wh.read("SELECT run_name FROM runs")["run_name"]) == ["first", "holder", "second"]
+
+
+@needs_postgres
+def test_postgres_a_lock_held_past_the_timeout_raises(postgres_url, tmp_path):
+    register_run(open_warehouse(postgres_url), "first")
+    proc = _holder(postgres_url, "LOCK TABLE runs IN ACCESS EXCLUSIVE MODE", tmp_path / "go")
+    try:
+        with pytest.raises(WarehouseError, match="locked by another transaction for 0.5 s") as caught:
+            register_run(open_warehouse(postgres_url, timeout=0.5), "second")
+        assert caught.value.name in str(caught.value) and "not-checked" not in str(caught.value)
+        assert caught.value.__cause__.sqlstate == "55P03"  # lock_not_available
+    finally:
+        (tmp_path / "go").touch()
+        proc.communicate(timeout=60)
+    assert wh_runs(postgres_url) == ["first"]
+
+
+def wh_runs(target) -> list[str]:
+    return sorted(open_warehouse(target).read("SELECT run_name FROM runs")["run_name"])
+
+
+@needs_postgres
+def test_an_unusable_postgres_warehouse_raises_an_error_naming_the_url_without_its_password(postgres_server):
+    from monitoring_pipeline_tests.postgres_server import GUARDED_PASSWORD, GUARDED_USER
+    from monitoring_pipeline_tests.receivers import free_port
+
+    database = postgres_server.create_database().rsplit("/", 1)[1]
+    secret = "s3cret-Pa55"
+    cases = {  # what is wrong -> what the error says
+        f"postgresql://monitoring:{secret}@127.0.0.1:{free_port()}/{database}": "Connection refused",
+        postgres_server.url(database, user=GUARDED_USER, password=secret): "password authentication failed",
+        postgres_server.url("no_such_database", password=secret): 'database "no_such_database" does not exist',
+        f"postgresql://monitoring:{secret}@127.0.0.1:not-a-port/{database}": "invalid integer value",
+        f"postgres://monitoring@127.0.0.1:{postgres_server.port}/{database}?password={secret}&sslmode=bogus":
+            "invalid sslmode value",
+    }
+    for url, cause in cases.items():
+        for wh in (open_warehouse(url), open_warehouse(url, read_only=True)):
+            with pytest.raises(WarehouseError, match=cause) as caught:
+                wh.read("SELECT 1")
+            message = str(caught.value)
+            assert secret not in message and "\n" not in message and message.startswith(f"warehouse {wh.name}: ")
+            assert wh.name.startswith(("postgresql://monitoring@", "postgresql://guarded@", "postgres://monitoring@"))
+            assert isinstance(caught.value.__cause__, psycopg.Error) and caught.value.path is None
+    right = open_warehouse(postgres_server.url(database, user=GUARDED_USER, password=GUARDED_PASSWORD))
+    assert right.read("SELECT max(version) AS v FROM schema_version")["v"][0] == LATEST  # the guard is real
+
+
 def test_a_file_that_cannot_be_used_raises_an_error_naming_the_path_and_the_cause(tmp_path):
     junk = tmp_path / "junk.duckdb"
     junk.write_bytes(np.random.default_rng(0).bytes(20_000))
@@ -332,9 +421,5 @@ def test_a_read_only_warehouse_is_checked_not_migrated(warehouse_target, tmp_pat
     else:
         plain = str(tmp_path / "plain.duckdb")
         duckdb.connect(plain).close()
-    checks = [open_warehouse(plain, read_only=True)]
-    if reader.dialect == "postgres":  # nor is a database without the warehouse's schema made one by create=False
-        checks.append(open_warehouse(plain, create=False))
-    for wh in checks:
-        with pytest.raises(WarehouseError, match="not a monitoring warehouse"):
-            wh.read("SELECT 1")
+    with pytest.raises(WarehouseError, match="not a monitoring warehouse"):
+        open_warehouse(plain, read_only=True).read("SELECT 1")
