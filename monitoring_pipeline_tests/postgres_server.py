@@ -72,7 +72,12 @@ def find_binary(name: str) -> str:
 
 
 def _as_owner(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    """``command`` run as the ``postgres`` user when this process is root (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return command
+    runuser = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p)),
+                                              "runuser")
+    return [runuser, "-u", "postgres", "--", *command]
 
 
 class PostgresServer:
