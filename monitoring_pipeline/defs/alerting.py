@@ -16,7 +16,7 @@ from monitoring_pipeline.storage import Warehouse
 from monitoring_pipeline.storage.results import acknowledge_alert
 
 from .origin import RUN_TAGS
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def policy_for(config: MonitorsConfig, model_name: str) -> AlertPolicy:
@@ -63,7 +63,7 @@ class AcknowledgeConfig(dg.Config):
 def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:
     monitors = config
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def acknowledge(context: dg.OpExecutionContext, config: AcknowledgeConfig, warehouse: WarehouseResource) -> str:
         """Mark an open alert acknowledged: it is not notified again."""
         if not acknowledge_alert(warehouse.get(), config.alert_id, config.by):
@@ -71,7 +71,7 @@ def build_alerting(config: MonitorsConfig) -> tuple[dict, list]:
         context.log.info(f"alert {config.alert_id} acknowledged by {config.by}")
         return config.alert_id
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def send_alert_digest(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> dict:
         """E-mail the day's open warnings (routing: warnings go to Slack at once and to this digest)."""
         result = send_digest(warehouse.get(), {m.name: alert_policy(m) for m in monitors.monitors})

@@ -21,7 +21,7 @@ from monitoring_pipeline.storage.runs import delete_artifact, save_artifact
 
 from .metadata import drifted_effects_line, gate_line
 from .partitions import window_of, window_partitions
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 from .window_assets import GROUP
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -55,7 +55,7 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
     parts = window_partitions(config)
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=["monitoring_summary", "monitoring_alerts"],
-              kinds={"duckdb"})
+              kinds={"duckdb"}, pool=WAREHOUSE_POOL)
     def window_gate(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[dict]:
         """The window's verdict per gate, read from the alerts stored for it (the checks on this
         asset are the blocking gates)."""
@@ -92,7 +92,7 @@ def build_gate_assets(config: MonitorsConfig) -> tuple[list[dg.AssetsDefinition]
 
         return check
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[window_gate], kinds={"duckdb"})
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[window_gate], kinds={"duckdb"}, pool=WAREHOUSE_POOL)
     def approved_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The window released to downstream consumers: materialized only when every blocking
         gate passed (a failed gate skips it, and removes an earlier approval)."""

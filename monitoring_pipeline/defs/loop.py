@@ -28,7 +28,7 @@ from monitoring_pipeline.storage.retraining import observations, past_decisions,
 from .alerting import deliver
 from .origin import RUN_TAGS, WINDOW_TAG
 from .partitions import register_days
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 
 MONITORING_JOBS = ("monitoring_job", "tier5_monitoring_job", "simulate_traffic_job",
                    "retrain_model_job")
@@ -110,7 +110,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
     """The loop's jobs (by name) and sensors."""
     monitors = config  # the ops' own ``config`` parameter is their run config
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def retrain_model(context: dg.OpExecutionContext, config: RetrainConfig, warehouse: WarehouseResource) -> dict:
         """Train a challenger on fresh data, compare it with the champion, promote or archive it."""
         monitor = _served(monitors, config.model)
@@ -122,7 +122,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                                      for k, v in result.items() if v is not None})
         return result
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def simulate_traffic(context: dg.OpExecutionContext, config: SimulateConfig,
                          warehouse: WarehouseResource) -> list:
         """Serve ``days`` days of real rows with the champion (trained first if there is
@@ -154,7 +154,7 @@ def build_loop(config: MonitorsConfig) -> tuple[dict, list]:
                                      "served": dg.MetadataValue.json(served)})
         return served
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def rollback_model(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: WarehouseResource) -> dict:
         """Make the previous champion the champion again."""
         _served(monitors, config.model)

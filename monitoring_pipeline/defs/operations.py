@@ -16,7 +16,7 @@ from monitoring_pipeline.storage.traffic import delete_raw_logs
 
 from .origin import RUN_TAGS
 from .partitions import register_days, window_key
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 from .window_assets import GROUP
 
 
@@ -25,7 +25,7 @@ def build_jobs(config: MonitorsConfig) -> dict:
         keep_days: int = Field(config.retention_days, description="Raw traffic (inference_log and labels) "
                                                                   "older than this many days is deleted.")
 
-    @dg.op
+    @dg.op(pool=WAREHOUSE_POOL)
     def delete_old_raw_logs(context: dg.OpExecutionContext, config: RetentionConfig,
                             warehouse: WarehouseResource) -> dict:
         """Delete inference_log rows (and their labels) older than keep_days; history tables stay."""

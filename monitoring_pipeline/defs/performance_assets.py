@@ -17,7 +17,7 @@ from monitoring_pipeline.storage.results import replace_comparison, replace_conc
 
 from .metadata import estimate_line, estimate_metadata, estimated_values, markdown_table, rounded
 from .partitions import reference_mapping, window_partitions
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 from .window_assets import GROUP, Step
 
 
@@ -86,7 +86,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
     reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
 
     @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep],
-              kinds={"duckdb", "pandas", "sklearn", "torch"})
+              kinds={"duckdb", "pandas", "sklearn", "torch"}, pool=WAREHOUSE_POOL)
     def eval_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The champion's metrics on the window's labeled rows; before the labels, its metrics
@@ -117,7 +117,7 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             **estimate_metadata(estimate, why_not),
         }))
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"})
+    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"}, pool=WAREHOUSE_POOL)
     def baseline_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                             traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """The candidate against the champion on the same labeled requests, with a verdict."""
@@ -156,7 +156,8 @@ def build_performance_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition
             "model_version": str(champion), "candidate_version": str(candidate),
             "metrics": dg.MetadataValue.md(markdown_table(rows, list(rows[0]))), "n": len(both)})
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"})
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"},
+              pool=WAREHOUSE_POOL)
     def concept_drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                              traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """Whether the feature-label relation moved: reference vs the window's labeled rows."""

@@ -10,11 +10,12 @@ from monitoring_pipeline.storage.runs import run_for_dagster
 
 from .metadata import rounded
 from .partitions import model_partitions
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def build_reference_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
-    @dg.asset(partitions_def=model_partitions(config), group_name="reference", kinds={"duckdb", "sklearn", "torch"})
+    @dg.asset(partitions_def=model_partitions(config), group_name="reference", kinds={"duckdb", "sklearn", "torch"},
+              pool=WAREHOUSE_POOL)
     def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Profiles of the reference inputs and the champion's reference outputs, stored once per version.
 

@@ -29,7 +29,7 @@ from .alerting import deliver, report_metadata
 from .metadata import markdown_table, rounded
 from .partitions import window_partitions
 from .quality import window_quality
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 from .window_assets import GROUP, Step, versions_served
 
 
@@ -86,7 +86,7 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
               "eval_metrics", "baseline_comparison")
 
     @dg.asset(partitions_def=parts, group_name=GROUP, ins={name: dg.AssetIn(name) for name in inputs},
-              kinds={"duckdb", "pandas"})
+              kinds={"duckdb", "pandas"}, pool=WAREHOUSE_POOL)
     def monitoring_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
                            prediction_drift_report, concept_drift_report, eval_metrics,
                            baseline_comparison) -> dg.Output[dict]:
@@ -119,7 +119,7 @@ def build_summary_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                if k in ("accuracy", "f1_macro", "rmse") and isinstance(v, (int, float))},
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}, step.monitor.name)))
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"},
+    @dg.asset(partitions_def=parts, group_name=GROUP, kinds={"duckdb", "pandas"}, pool=WAREHOUSE_POOL,
               ins={name: dg.AssetIn(name) for name in (*inputs, "monitoring_summary")})
     def monitoring_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, traffic_window, data_drift_report,
                           prediction_drift_report, concept_drift_report, eval_metrics, baseline_comparison,

@@ -13,7 +13,7 @@ from monitoring_pipeline.storage.runs import save_artifact
 
 from .origin import RUN_TAGS
 from .metadata import gate_line, rounded
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 
 
 class EvalOptions(dg.Config):
@@ -59,7 +59,7 @@ class Tier5Config(dg.Config):
     sample_size: int = Field(1000, description="Eval examples sampled for the drift profile.")
 
 
-@dg.asset(group_name="tier5", kinds={"duckdb", "sklearn", "torch"})
+@dg.asset(group_name="tier5", kinds={"duckdb", "sklearn", "torch"}, pool=WAREHOUSE_POOL)
 def tier5_report(context: dg.AssetExecutionContext, config: Tier5Config,
                  warehouse: WarehouseResource) -> dg.Output[dict]:
     """Evaluate the candidate, compare it with the baseline run, check drift; one status."""
@@ -102,7 +102,7 @@ def tier5_report_status_is_not_fail(context: dg.AssetCheckExecutionContext,
                   "reasons": "; ".join(tier5_report["reasons"]) or "none"})
 
 
-@dg.asset(group_name="tier5", kinds={"duckdb"})
+@dg.asset(group_name="tier5", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def tier5_deployment(tier5_report: dict, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The candidate cleared for deployment: runs only when the Tier 5 gate did not fail."""
     run_id, version = tier5_report["run_id"], tier5_report["candidate_version"]

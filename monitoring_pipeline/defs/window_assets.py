@@ -17,7 +17,7 @@ from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
 
 from .metadata import drift_metadata, rounded, skipped_report
 from .partitions import reference_mapping, window_of, window_partitions
-from .resources import WarehouseResource
+from .resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "monitoring"
 
@@ -80,7 +80,8 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
     parts = window_partitions(config)
     reference_dep = dg.AssetDep("reference_profile", partition_mapping=reference_mapping())
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"})
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "sklearn"},
+              pool=WAREHOUSE_POOL)
     def traffic_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
         """The day's predictions of every model version, with the labels known so far."""
         step = Step(config, context, warehouse)
@@ -109,7 +110,8 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             **({"spool_ingested": dg.MetadataValue.json(ingested)} if ingested is not None else {}),
         }))
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"})
+    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"},
+              pool=WAREHOUSE_POOL)
     def current_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                         traffic_window: pd.DataFrame) -> dg.Output[dict]:
         """Profiles of the window's served inputs (every version's requests) and of the outputs of
@@ -136,7 +138,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
 
     def drift_asset(name: str, drift_type: str, part: str, description: str):
         @dg.asset(name=name, partitions_def=parts, group_name=GROUP, deps=[reference_dep],
-                  description=description, kinds={"duckdb"})
+                  description=description, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
         def report_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          current_profile: dict) -> dg.Output[dict]:
             step = Step(config, context, warehouse)
