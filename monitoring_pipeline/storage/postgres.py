@@ -206,7 +206,8 @@ class PostgresConnection:
 
     def register(self, name: str, frame: pd.DataFrame) -> PostgresConnection:
         """``frame`` as a temporary table ``name`` (replacing one of that name), filled by COPY; as in
-        DuckDB, NaN and NaT are NULL."""
+        DuckDB, NaN and NaT are NULL. It is ANALYZEd: autovacuum never analyzes a temporary table, and
+        a planner that takes it for an empty one picks nested loops over the tables it is joined to."""
         columns = [(str(c), _register_type(frame[c])) for c in frame.columns]
         self.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
         self.execute(f"CREATE TEMPORARY TABLE {_quote(name)} ({', '.join(f'{_quote(c)} {t}' for c, t in columns)})")
@@ -215,6 +216,7 @@ class PostgresConnection:
                 f"COPY {_quote(name)} ({', '.join(_quote(c) for c, _ in columns)}) FROM STDIN") as copy:
             for row in values.itertuples(index=False, name=None):
                 copy.write_row([_param(v) for v in row])
+        self.execute(f"ANALYZE {_quote(name)}")
         return self
 
     def unregister(self, name: str) -> PostgresConnection:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from .dialect import arg_max, is_database_error
+from .dialect import is_database_error
 from .warehouse import Warehouse
 
 LOG_COLUMNS = ["ts", "model_name", "model_version", "request_id", "input_hash", "features", "prediction",
@@ -156,16 +156,21 @@ def _expand(frame: pd.DataFrame, features_column: str = "features") -> pd.DataFr
 def read_log_window(wh: Warehouse, model_name: str, start: datetime, end: datetime,
                     labeled_before: datetime | None = None) -> pd.DataFrame:
     """Predictions of ``model_name`` with start <= ts < end, with the newest label known
-    by ``labeled_before`` (default: now)."""
+    by ``labeled_before`` (default: now).
+
+    The label is looked up per prediction (a LATERAL join on the labels' request_id index), not
+    aggregated over every label and joined: PostgreSQL, misjudging a freshly loaded window as one
+    row, ran the aggregate once per prediction (10,000 rows: 93 s; this way 0.17 s; DuckDB the same)."""
     frame = wh.read(
-        f"""SELECT l.ts, l.request_id, l.model_version, l.features, l.prediction, l.confidence,
-                   l.latency_ms, l.error, lab.label
-            FROM inference_log l
-            LEFT JOIN (SELECT request_id, {arg_max("label", "labeled_at", wh.dialect)} AS label FROM labels
-                       WHERE labeled_at <= coalesce(?, CAST(current_timestamp AS TIMESTAMP)) GROUP BY request_id) lab
-              ON lab.request_id = l.request_id
-            WHERE l.model_name = ? AND l.ts >= ? AND l.ts < ?
-            ORDER BY l.ts, l.request_id, l.model_version""",
+        """SELECT l.ts, l.request_id, l.model_version, l.features, l.prediction, l.confidence,
+                  l.latency_ms, l.error, lab.label
+           FROM inference_log l
+           LEFT JOIN LATERAL (SELECT b.label FROM labels b
+                              WHERE b.request_id = l.request_id AND b.label IS NOT NULL
+                                AND b.labeled_at <= coalesce(?, CAST(current_timestamp AS TIMESTAMP))
+                              ORDER BY b.labeled_at DESC LIMIT 1) lab ON true
+           WHERE l.model_name = ? AND l.ts >= ? AND l.ts < ?
+           ORDER BY l.ts, l.request_id, l.model_version""",
         [labeled_before, model_name, start, end])
     return _expand(frame)
 
