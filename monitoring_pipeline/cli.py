@@ -11,9 +11,10 @@
 
 An alert is open, acknowledged or resolved, and never deleted: `list` shows the open
 ones, `list --all` the whole history with each alert's status (and when and why it was
-resolved). It works on the warehouse ($MONITORING_WAREHOUSE, else data/warehouse.duckdb),
-which must exist: `list` opens it read-only, `ack` and `resolve` for writing, `migrate`
-brings its schema up to this code's (any job does too), `models trust` records the
+resolved). It works on the warehouse ($MONITORING_WAREHOUSE: a DuckDB file's path or a
+postgresql:// URL; else data/warehouse.duckdb), which must exist: `list` opens it read-only,
+`ack` and `resolve` for writing, `migrate` brings its schema up to this code's (any job does
+too), `models trust` records the
 weights hash of a version registered before hashes were recorded (checked against its
 model card), so that it loads again. `windows add` registers days of the window partitions in
 the Dagster instance of $DAGSTER_HOME (``dg launch --partition`` and the UI's launcher only
@@ -31,12 +32,12 @@ import argparse
 import os
 import sys
 
-import duckdb
 import pandas as pd
 
 from monitoring_pipeline.lib.settings import warehouse_path
 from monitoring_pipeline.lib.trust import trust_checkpoint
-from monitoring_pipeline.storage import Warehouse, WarehouseError
+from monitoring_pipeline.storage import Warehouse, WarehouseError, open_warehouse
+from monitoring_pipeline.storage.dialect import is_database_error
 from monitoring_pipeline.storage.schema import LATEST
 from monitoring_pipeline.storage.results import acknowledge_alert, alert_history, open_alerts, resolve_alert
 
@@ -145,19 +146,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reason must not be empty")
     path = warehouse_path()
     try:
-        return _run(args, Warehouse(path, timeout=args.wait, read_only=args.command == "alerts"
-                                    and args.action == "list", create=False))
+        return _run(args, open_warehouse(path, timeout=args.wait, read_only=args.command == "alerts"
+                                         and args.action == "list", create=False))
     except WarehouseError as error:
         print(f"monitoring-pipeline: {error}", file=sys.stderr)
-    except duckdb.Error as error:  # a query that failed on what the file holds
-        print(f"monitoring-pipeline: {WarehouseError(path, str(error))}", file=sys.stderr)
+    except Exception as error:
+        if not is_database_error(error):
+            raise
+        print(f"monitoring-pipeline: {WarehouseError(path, str(error))}", file=sys.stderr)  # a query failed on it
     return 1
 
 
 def _run(args: argparse.Namespace, wh: Warehouse) -> int:
     if args.command == "migrate":
         with wh.connect():
-            print(f"warehouse {wh.path} is at schema version {LATEST}")
+            print(f"warehouse {wh.name} is at schema version {LATEST}")
         return 0
     if args.command == "ingest":
         from monitoring_pipeline.lib.settings import spool_dir

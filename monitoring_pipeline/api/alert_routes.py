@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, open_warehouse
 from monitoring_pipeline.storage.results import acknowledge_alert, open_alerts
 
 from . import errors
@@ -156,7 +156,7 @@ def acknowledge(request: Request, body: Acknowledgement,
     acknowledged: 200 with ``changed: false`` (the first acknowledgement stands). Resolved: 409.
     Unknown: 404."""
     settings, reader = request.app.state.settings, request.app.state.reader
-    wh = Warehouse(settings.warehouse, timeout=settings.write_timeout, create=False)
+    wh = open_warehouse(settings.warehouse, timeout=settings.write_timeout, create=False)
     changed = acknowledge_alert(wh, alert_id, body.by, body.note)
     found = records(wh.read("SELECT * FROM ml_monitoring_alerts WHERE alert_id = ?", [alert_id]))
     if not found:

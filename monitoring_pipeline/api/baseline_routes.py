@@ -19,7 +19,7 @@ from monitoring_pipeline.lib.baselines import BaselineError, as_datetime, rebase
 from monitoring_pipeline.lib.monitors import Monitor, load_monitors
 from monitoring_pipeline.lib.references import baseline_of
 from monitoring_pipeline.lib.sources import serving_monitor
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.baselines import baseline_changes
 
 from .auth import require_read, require_write
@@ -111,7 +111,7 @@ def set_baseline(body: BaselineRequest, request: Request) -> BaselineSet:
     replay, no champion, no training reference kept."""
     monitor = _monitor(request, body.model)
     settings = request.app.state.settings
-    wh = Warehouse(settings.warehouse, timeout=settings.write_timeout)
+    wh = open_warehouse(settings.warehouse, timeout=settings.write_timeout)
     try:
         result = rebaseline(wh, monitor, basis=body.basis, start=body.start, end=body.end, set_by=body.by.strip(),
                             note=body.note)

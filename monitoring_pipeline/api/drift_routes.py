@@ -151,8 +151,8 @@ def drift_status(request: Request) -> DriftStatusList:
 
 def history(wh: Warehouse, *, model: str | None, drift_type: str | None, feature: str | None, start: date | None,
             end: date | None, drifted: bool | None, limit: int, offset: int) -> tuple[int, list[dict]]:
-    # Only the filters given become conditions (PostgreSQL cannot type a bare `? IS NULL` bound on the server); a day filter
-    # keeps window rows (current_period a day) and leaves CI runs' run:<id> periods out.
+    # Only the filters given become conditions (PostgreSQL cannot type a bare `? IS NULL` bound on the
+    # server); a day filter keeps window rows (current_period a day) and leaves CI runs' run:<id> periods out.
     filters = [("model_name = ?", model), ("drift_type = ?", drift_type), ("feature_name = ?", feature),
                ("drift_detected = ?", drifted), (f"{_PERIOD_DAY} >= ?", start), (f"{_PERIOD_DAY} <= ?", end)]
     given = [(condition, value) for condition, value in filters if value is not None]

@@ -14,6 +14,10 @@ file makes it wait (up to ``settings.write_timeout``), never the reads.
 - A read that finds the snapshot older than ``settings.snapshot_max_age`` and the warehouse changed
   since (size and mtime of its .duckdb and .wal files) starts one refresh in the background and is
   answered from the current snapshot meanwhile.
+- A PostgreSQL warehouse (``settings.warehouse`` a ``postgresql://`` URL) is copied into the same
+  kind of DuckDB snapshot by ``api.postgres_copy`` (one REPEATABLE READ transaction: runs never make
+  it wait); whether it changed is asked of the server, in the background, at most once per
+  ``snapshot_max_age`` (a connection costs milliseconds, a stat of a file microseconds).
 - ``refresh()`` after the API's own write makes a new snapshot at once.
 
 Routes take ``reader.warehouse()``, a read-only ``Warehouse`` on the current snapshot, so every
@@ -42,9 +46,9 @@ import pandas as pd
 from fastapi import Response
 from pydantic import AfterValidator, BaseModel
 
-from monitoring_pipeline.storage import Warehouse, WarehouseError
+from monitoring_pipeline.storage import Warehouse, WarehouseError, open_warehouse
 from monitoring_pipeline.storage.schema import LATEST, migrate
-from monitoring_pipeline.storage.warehouse import _is_lock_error
+from monitoring_pipeline.storage.warehouse import _is_lock_error, is_url
 
 from .errors import Unavailable
 from .settings import ApiSettings
@@ -63,7 +67,7 @@ class Snapshot:
     path: Path
     generation: int
     as_of: datetime  # UTC, when the copy read the warehouse
-    stamp: tuple  # the warehouse's files (size, mtime) when copied
+    stamp: tuple  # the warehouse's files (size, mtime) when copied; PostgreSQL's transaction snapshot
     taken: float  # time.monotonic() of the copy
 
 
@@ -98,7 +102,8 @@ class Reader:
 
     def __init__(self, settings: ApiSettings):
         self.settings = settings
-        self.source = Path(settings.warehouse).resolve()
+        self.remote = is_url(str(settings.warehouse))  # PostgreSQL: asked over a connection, not stat()
+        self.source = str(settings.warehouse) if self.remote else Path(settings.warehouse).resolve()
         self._lock = threading.Lock()  # guards the fields below
         self._making = threading.Lock()  # one snapshot made at a time
         self._current: Snapshot | None = None
@@ -107,6 +112,7 @@ class Reader:
         self._refreshing = False
         self._thread: threading.Thread | None = None  # the latest background refresh
         self._next_try = 0.0
+        self._checked = 0.0  # time.monotonic() when the warehouse was last found unchanged since the snapshot
         self._failure: tuple[float, str] | None = None  # (monotonic, detail) of the last failed first snapshot
         self._folder: Path | None = None
         self._template: Path | None = None
@@ -121,7 +127,8 @@ class Reader:
         current = self._current
         if current is None:
             return self._first()
-        if time.monotonic() - current.taken > self.settings.snapshot_max_age and self._stamp() != current.stamp:
+        if time.monotonic() - max(current.taken, self._checked) > self.settings.snapshot_max_age and (
+                self.remote or self._stamp() != current.stamp):  # PostgreSQL's is asked in the background
             self._start_refresh()
         return current
 
@@ -176,7 +183,22 @@ class Reader:
     # -- making snapshots -------------------------------------------------------------------------
 
     def _stamp(self) -> tuple:
+        if self.remote:
+            return self._on_postgres(lambda copier, wh: copier.stamp(wh), "cannot ask it whether it changed")
         return _stat(self.source), _stat(self.source.with_name(self.source.name + ".wal"))
+
+    def _on_postgres(self, work, what: str):
+        """``work(api.postgres_copy, the read-only PostgreSQL warehouse)``; a database error becomes a
+        WarehouseError saying ``what`` failed (psycopg is imported only for PostgreSQL)."""
+        import psycopg
+
+        from . import postgres_copy
+
+        try:
+            return work(postgres_copy, open_warehouse(self.source, timeout=self.settings.write_timeout,
+                                                      read_only=True))
+        except (psycopg.Error, duckdb.Error) as error:
+            raise WarehouseError(self.source, f"{what}: {error}") from error
 
     def _first(self) -> Snapshot:
         asked = time.monotonic()
@@ -209,6 +231,8 @@ class Reader:
                 current = self._current
                 if current is not None and self._stamp() != current.stamp:
                     self._make()
+                elif current is not None:
+                    self._checked = time.monotonic()
         except (Unavailable, WarehouseError) as error:  # reads go on from the current snapshot
             log.warning("the API's snapshot of the warehouse was not refreshed: %s", error)
             self._next_try = time.monotonic() + self.settings.snapshot_max_age
@@ -286,6 +310,8 @@ class Reader:
             pause = min(pause * 2, 0.5)
 
     def _copy_into(self, path: Path) -> tuple[tuple, datetime]:
+        if self.remote:
+            return self._copy_postgres(path)
         src = self._open_source()
         try:
             # One core for the copy: the API answers requests on the other while a run may hold one more.
@@ -318,6 +344,17 @@ class Reader:
         finally:
             src.close()
         return stamp, as_of
+
+    def _copy_postgres(self, path: Path) -> tuple[tuple, datetime]:
+        """The PostgreSQL warehouse's tables into the snapshot at ``path`` (its schema must be this
+        code's: the read-only connection checks it)."""
+        template = duckdb.connect(str(path), read_only=True)
+        try:
+            target = self._columns(template, template.execute("SELECT current_database()").fetchone()[0])
+        finally:
+            template.close()
+        return self._on_postgres(lambda copier, wh: copier.copy_into(wh, path, target, SKIPPED_TABLES, ROW_FILTERS),
+                                 "cannot copy it for the API")
 
     def _check_version(self, src: duckdb.DuckDBPyConnection, db: str) -> None:
         try:

@@ -1,6 +1,6 @@
 """What the API serves and how: read from the environment when the app is built.
 
-    MONITORING_WAREHOUSE     the warehouse (default data/warehouse.duckdb)
+    MONITORING_WAREHOUSE     the warehouse: a DuckDB file or a postgresql:// URL (default data/warehouse.duckdb)
     MONITORING_SPOOL         where accepted predictions and labels wait (default data/spool)
     MONITORING_MONITORS      the monitored models (default data/monitors.yaml)
     MONITORING_API_TOKEN     the bearer token writes need (and reads, off loopback)
@@ -50,7 +50,7 @@ def _hours(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    warehouse: Path
+    warehouse: Path | str  # a DuckDB file's path, or a postgresql:// URL
     spool: Path
     monitors: Path
     host: str = DEFAULT_HOST

@@ -123,6 +123,6 @@ def run_tier5(wh: Warehouse, cfg: dict, dagster_run_id: str | None = None) -> di
     report_id = save_artifact(wh, "report", "tier5_report", payload=result, run_id=run_id, model_name=name,
                               model_version=version, **{k: keys[k] for k in ("asset_key", "partition_key")})
     # where a person finds the stored report: the SQL that reads it back
-    result["report"] = (f"artifact {report_id} in {wh.path} "
+    result["report"] = (f"artifact {report_id} in {wh.name} "
                         f"(SELECT payload FROM artifacts WHERE artifact_id = {report_id})")
     return result

@@ -1,5 +1,6 @@
 """The API's snapshots of the warehouse (api/reader.py), without a server: what a snapshot holds,
-when it is refreshed, and what a read gets while another process holds the warehouse for writing."""
+when it is refreshed, and what a read gets while another process holds the warehouse for writing.
+Each runs on both warehouse backends (``warehouse_target``); the DuckDB file lock's tests on DuckDB."""
 
 import subprocess
 import sys
@@ -10,9 +11,10 @@ import pytest
 from monitoring_pipeline.api.errors import Unavailable
 from monitoring_pipeline.api.reader import Reader
 from monitoring_pipeline.api.settings import ApiSettings
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, WarehouseError, open_warehouse
 from monitoring_pipeline.storage.runs import insert_artifact
 from monitoring_pipeline.storage.schema import LATEST
+from monitoring_pipeline_tests.warehouses import needs_postgres
 
 
 def _alert(conn, alert_id: str) -> None:
@@ -25,8 +27,8 @@ def _ids(reader: Reader) -> list[str]:
 
 
 @pytest.fixture
-def warehouse(tmp_path) -> Warehouse:
-    wh = Warehouse(tmp_path / "w.duckdb", timeout=5)
+def warehouse(warehouse_target) -> Warehouse:
+    wh = open_warehouse(warehouse_target, timeout=5)
 
     def fill(conn):
         _alert(conn, "a1")
@@ -39,10 +41,22 @@ def warehouse(tmp_path) -> Warehouse:
     return wh
 
 
-def _reader(wh: Warehouse, **overrides) -> Reader:
-    settings = ApiSettings(warehouse=wh.path, spool=wh.path.parent / "spool", monitors=wh.path.parent / "m.yaml",
+def _reader(wh: Warehouse, folder: Path, **overrides) -> Reader:
+    settings = ApiSettings(warehouse=wh.url or wh.path, spool=folder / "spool", monitors=folder / "m.yaml",
                            **{"write_timeout": 5.0, "snapshot_max_age": 3600.0, **overrides})
     return Reader(settings)
+
+
+def _settle(reader: Reader) -> None:
+    """Wait for the background check or copy a read started (PostgreSQL's is always in the background)."""
+    if reader._thread is not None:
+        reader._thread.join()
+
+
+def duckdb_only(warehouse: Warehouse) -> None:
+    if warehouse.dialect != "duckdb":
+        pytest.skip("DuckDB's file lock: a PostgreSQL writer never blocks the copy "
+                    "(test_a_postgres_writer_does_not_hold_up_the_copy)")
 
 
 class Holder:
@@ -62,8 +76,8 @@ class Holder:
         assert self.process.wait() == 0
 
 
-def test_snapshot_holds_results_not_traffic_or_profiles(warehouse):
-    reader = _reader(warehouse)
+def test_snapshot_holds_results_not_traffic_or_profiles(warehouse, tmp_path):
+    reader = _reader(warehouse, tmp_path)
     try:
         wh = reader.warehouse()
         assert wh.read_only and wh.path != warehouse.path
@@ -79,8 +93,8 @@ def test_snapshot_holds_results_not_traffic_or_profiles(warehouse):
         reader.close()
 
 
-def test_refresh_shows_a_write_and_old_snapshots_are_cleaned_up(warehouse):
-    reader = _reader(warehouse)
+def test_refresh_shows_a_write_and_old_snapshots_are_cleaned_up(warehouse, tmp_path):
+    reader = _reader(warehouse, tmp_path)
     try:
         first = reader.snapshot()
         warehouse.write(lambda conn: _alert(conn, "a2"))
@@ -95,22 +109,25 @@ def test_refresh_shows_a_write_and_old_snapshots_are_cleaned_up(warehouse):
     assert not folder.exists()
 
 
-def test_a_changed_warehouse_is_copied_again_in_the_background(warehouse):
-    reader = _reader(warehouse, snapshot_max_age=0.0)
+def test_a_changed_warehouse_is_copied_again_in_the_background(warehouse, tmp_path):
+    reader = _reader(warehouse, tmp_path, snapshot_max_age=0.0)
     try:
         first = reader.snapshot()
         assert reader.snapshot() is first  # unchanged warehouse: no new copy
+        _settle(reader)
+        assert reader._current is first
         warehouse.write(lambda conn: _alert(conn, "a2"))
         assert reader.snapshot() is first  # answered from the current one while the copy is made
-        reader._thread.join()
+        _settle(reader)
         assert reader.snapshot().generation == first.generation + 1
         assert _ids(reader) == ["a1", "a2"]
     finally:
         reader.close()
 
 
-def test_the_first_read_while_a_run_holds_the_warehouse_is_unavailable(warehouse):
-    reader = _reader(warehouse, write_timeout=0.5)
+def test_the_first_read_while_a_run_holds_the_warehouse_is_unavailable(warehouse, tmp_path):
+    duckdb_only(warehouse)
+    reader = _reader(warehouse, tmp_path, write_timeout=0.5)
     holder = Holder(warehouse.path)
     try:
         with pytest.raises(Unavailable, match="held the warehouse for more than 0.5 s") as error:
@@ -122,8 +139,9 @@ def test_the_first_read_while_a_run_holds_the_warehouse_is_unavailable(warehouse
     reader.close()
 
 
-def test_reads_go_on_from_the_snapshot_while_a_run_holds_the_warehouse(warehouse):
-    reader = _reader(warehouse, write_timeout=0.5, snapshot_max_age=0.0)
+def test_reads_go_on_from_the_snapshot_while_a_run_holds_the_warehouse(warehouse, tmp_path):
+    duckdb_only(warehouse)
+    reader = _reader(warehouse, tmp_path, write_timeout=0.5, snapshot_max_age=0.0)
     try:
         first = reader.snapshot()
         warehouse.write(lambda conn: _alert(conn, "a2"))  # changed: every read wants a new copy
@@ -145,17 +163,57 @@ def test_reads_go_on_from_the_snapshot_while_a_run_holds_the_warehouse(warehouse
 
 
 def test_a_missing_warehouse_is_unavailable_with_its_path(tmp_path):
-    reader = _reader(Warehouse(tmp_path / "none.duckdb"))
+    reader = _reader(Warehouse(tmp_path / "none.duckdb"), tmp_path)
     with pytest.raises(Unavailable, match="none.duckdb does not exist yet"):
         reader.warehouse()
     assert not (tmp_path / "none.duckdb").exists()
     reader.close()
 
 
-def test_the_apis_own_write_is_not_blocked_by_its_snapshots(warehouse):
+@needs_postgres
+def test_a_postgres_database_without_the_warehouse_is_an_error_naming_it(postgres_url, tmp_path):
+    reader = _reader(open_warehouse(postgres_url, create=False), tmp_path)
+    database = postgres_url.rsplit("/", 1)[1]
+    with pytest.raises(WarehouseError, match=f"{database}: not a monitoring warehouse") as error:
+        reader.warehouse()
+    assert "not-checked" not in str(error.value)  # the URL's password is not shown
+    with pytest.raises(WarehouseError):  # still nothing created: the reader never migrates
+        open_warehouse(postgres_url, read_only=True).read("SELECT 1")
+    reader.close()
+
+
+@needs_postgres
+def test_a_postgres_writer_does_not_hold_up_the_copy(postgres_url, tmp_path):
+    """PostgreSQL's copy reads one REPEATABLE READ view: a run's open transaction neither makes it
+    wait nor shows in it; once committed, the next copy has it."""
+    warehouse = open_warehouse(postgres_url, timeout=5)
+    warehouse.write(lambda conn: _alert(conn, "a1"))
+    reader = _reader(warehouse, tmp_path, write_timeout=0.5, snapshot_max_age=0.0)
+    try:
+        first = reader.snapshot()
+        with warehouse.connect() as held:
+            held.execute("BEGIN TRANSACTION")
+            held.execute("UPDATE ml_monitoring_alerts SET message = 'held'")
+            _alert(held, "a2")
+            reader.refresh()  # within write_timeout (0.5 s), or a lock wait would fail it
+            assert reader.snapshot().generation == first.generation + 1
+            assert _ids(reader) == ["a1"]
+            assert reader.warehouse().read("SELECT message FROM ml_monitoring_alerts")["message"][0] == "drift"
+            held.execute("COMMIT")
+        reader.snapshot()
+        _settle(reader)  # the commit moved the server's transaction snapshot: copied again
+        assert _ids(reader) == ["a1", "a2"]
+        assert reader.warehouse().read("SELECT message FROM ml_monitoring_alerts WHERE alert_id = 'a1'")[
+            "message"][0] == "held"
+    finally:
+        reader.close()
+
+
+def test_the_apis_own_write_is_not_blocked_by_its_snapshots(warehouse, tmp_path):
     """The copy shares this process's DuckDB instance of the warehouse: a write from this process
     while a snapshot is being made (or held) succeeds."""
-    reader = _reader(warehouse)
+    duckdb_only(warehouse)
+    reader = _reader(warehouse, tmp_path)
     try:
         reader.snapshot()
         src = reader._open_source()  # what a copy holds while it runs
@@ -169,8 +227,8 @@ def test_the_apis_own_write_is_not_blocked_by_its_snapshots(warehouse):
         reader.close()
 
 
-def test_cached_answers_last_one_snapshot(warehouse):
-    reader = _reader(warehouse)
+def test_cached_answers_last_one_snapshot(warehouse, tmp_path):
+    reader = _reader(warehouse, tmp_path)
     calls = []
 
     def count(wh):
