@@ -84,7 +84,18 @@ class CategoricalSummary:
         for value, count in _value_counts(values):
             if count and not _is_missing(value):
                 counts[category_label(value)] += int(count)
-        n_missing = len(values) - sum(counts.values())
+        return cls.from_counts(counts, len(values) - sum(counts.values()), reference, max_categories)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Counter,
+        n_missing: int,
+        reference: CategoricalSummary | None = None,
+        max_categories: int = MAX_CATEGORIES,
+    ) -> CategoricalSummary:
+        """The summary of labels counted elsewhere (e.g. by a database's GROUP BY): ``counts``
+        maps each label (as :func:`category_label` gives it) to its count."""
         known = reference.labels() if reference is not None else set()
         old = Counter({k: v for k, v in counts.items() if k in known})
         new = Counter({k: v for k, v in counts.items() if k not in known})

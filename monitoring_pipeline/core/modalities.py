@@ -487,8 +487,12 @@ def summarize_outputs(outputs: dict, reference):
     if _output_task(outputs, reference) == "regression":
         values = outputs["predictions"].astype(np.float64)
         return {"prediction": NumericSummary.from_array(values, _ref_edges(reference, "prediction"))}, {}, {}
-    classes = pd.Series(outputs["predictions"], dtype=object).map(
-        lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else category_label(v))
+    classes = pd.Series(outputs["predictions"], dtype=object)
+    if pd.api.types.infer_dtype(classes, skipna=True) == "string":  # each its own label: no call per row
+        classes = classes.where(classes.notna(), None)
+    else:
+        classes = classes.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                              else category_label(v))
     features = {"predicted_class": CategoricalSummary.from_series(
         classes, _ref_summary(reference, "predicted_class", "categorical"))}
     if outputs["confidences"] is not None:

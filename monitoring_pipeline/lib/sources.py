@@ -196,7 +196,11 @@ def typed_features(monitor: Monitor, frame: pd.DataFrame, features: list[str]) -
     numbers, datetime as times: text that does not parse is missing)."""
     out = frame[features].copy()
     for name, kind in (monitor.features or {}).items():
-        if kind == "categorical":
+        if name not in out.columns:  # not profiled from this frame (missing from the traffic, or counted elsewhere)
+            continue
+        if kind == "categorical" and pd.api.types.infer_dtype(out[name], skipna=True) == "string":
+            out[name] = out[name].astype(object).where(out[name].notna(), None)  # str(v) is v: no call per row
+        elif kind == "categorical":
             out[name] = out[name].astype(object).where(out[name].notna(), None).map(
                 lambda v: v if v is None else str(v))
         elif kind == "datetime":
@@ -238,6 +242,9 @@ def _missing(value) -> bool:
 
 def labels_of(values) -> np.ndarray:
     """Class labels as strings, so 1, 1.0 and "1" from different sources compare equal."""
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # labels already: no call per row
+        labels = pd.Series(values, dtype=object)
+        return labels.where(labels.notna(), None).to_numpy(dtype=object)
     return np.array([None if v is None or (isinstance(v, float) and v != v) else category_label(v)
                      for v in values], dtype=object)
 

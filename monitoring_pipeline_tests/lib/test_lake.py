@@ -2,6 +2,7 @@
 window read at once, on real traffic (NYC departures of Thanksgiving 2013 against January and
 February, written as hourly hive partitions with DuckDB's COPY ... PARTITION_BY)."""
 
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -118,8 +119,12 @@ def _same_report(sharded, unsharded) -> None:
             assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), (a["name"], key)
 
 
-def test_sharded_and_unsharded_profiles_give_the_same_report(world):
+@pytest.mark.parametrize("declared", [True, False], ids=["declared kinds", "kinds from the reference"])
+def test_sharded_and_unsharded_profiles_give_the_same_report(world, declared):
     monitor, reference, window = world["monitor"], world["reference"], _window()
+    if not declared:  # text columns stay pandas' str, not Python objects: the dtypes must still agree
+        monitor = replace(monitor, features=None)
+        reference = build_reference(monitor)
     shards = lake.window_shards(monitor, window)
     frame, served, (inputs, outputs) = _unsharded(monitor, reference, window)
     assert [s.label for s in shards] == sorted({f"hour={h:02d}" for h in frame["ts"].dt.hour})
@@ -140,6 +145,7 @@ def test_sharded_and_unsharded_profiles_give_the_same_report(world):
         assert a.moments.std == pytest.approx(b.moments.std, rel=1e-9)
     assert merged.inputs.features["sched_dep_time"].n_missing > 0  # the 06h rows
     assert merged.inputs.dtypes == inputs.dtypes  # Int64 in the 06h shard, int64 elsewhere: Int64 merged
+    assert inputs.dtypes["carrier"] == ("object" if declared else "str")
     assert merged.inputs.features["dest"] == inputs.features["dest"]
     t = monitor.thresholds
     report = compare_profiles(reference.inputs, merged.inputs, alpha=t.alpha, correction=t.correction)
