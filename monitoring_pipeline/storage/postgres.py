@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -50,6 +51,22 @@ _INTS = {21: ("int16", "Int16"), 23: ("int32", "Int32"), 20: ("int64", "Int64")}
 _FLOATS = {700, 701, 1700}
 _TEXTS = {25, 1043, 1042, 19, 114, 3802, 2950}
 _TIMESTAMP, _TIMESTAMPTZ, _DATE, _BOOL = 1114, 1184, 1082, 16
+_VALUES = re.compile(r"(?P<head>\s*INSERT\s.*?\bVALUES\s*)(?P<row>\(.*\))\s*$", re.IGNORECASE | re.DOTALL)
+_BATCH = 1000
+
+
+def _one_row_insert(query: str) -> tuple[str, str] | None:
+    """(the text up to VALUES, the row) of an INSERT whose VALUES is one parenthesized row that ends
+    the statement (executemany sends many such rows in one statement); None for anything else."""
+    found = _VALUES.match(query)
+    if not found or "'" in found["row"] or '"' in found["row"]:
+        return None
+    depth = 0
+    for i, char in enumerate(found["row"]):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(found["row"]) - 1:  # the first group closes before the end: not one row
+            return None
+    return found["head"], found["row"]
 
 
 class _NumericLoader(Loader):
@@ -188,10 +205,21 @@ class PostgresConnection:
         return self._last
 
     def executemany(self, sql: str, rows) -> PostgresConnection:
+        """``sql`` once per row. An ``INSERT ... VALUES (?, ...)`` is sent as multi-row VALUES,
+        ``_BATCH`` rows a statement; anything else one statement a row. (Not psycopg's executemany:
+        its pipeline, aborted by a serialization failure that ``write`` retries, logs a warning.)"""
         rows = [[_param(p) for p in row] for row in rows]
-        if rows:
-            with self._raw.cursor() as cursor:
-                cursor.executemany(placeholders(sql), rows)
+        query = placeholders(sql)
+        values = _one_row_insert(query)
+        with self._raw.cursor() as cursor:
+            if values:
+                head, one = values
+                for start in range(0, len(rows), _BATCH):
+                    chunk = rows[start:start + _BATCH]
+                    cursor.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+            else:
+                for row in rows:
+                    cursor.execute(query, row)
         self._last = None
         return self
 

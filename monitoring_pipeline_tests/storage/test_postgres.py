@@ -58,6 +58,16 @@ def test_parameters_literals_and_counts_answer_the_same_on_both(warehouse_target
         return conn.execute("SELECT run_name FROM runs ORDER BY run_id").fetchall()
 
     assert wh.write(work) == [("b",), ("c",)]
+
+    def many(conn):  # batched INSERTs (2,500 rows: three statements on PostgreSQL) and a row-by-row UPDATE
+        conn.executemany("INSERT INTO runs (run_name, task_name) VALUES (?, CAST(? AS VARCHAR))",
+                         [[f"n{i}", None if i % 2 else "even"] for i in range(2500)])
+        conn.executemany("UPDATE runs SET task_name = ? WHERE run_name = ?", [["x", "n1"], ["y", "n2"]])
+
+    wh.write(many)
+    counts = wh.read("SELECT task_name, count(*) AS n FROM runs WHERE run_name LIKE 'n%' GROUP BY 1 "
+                     "ORDER BY 1 NULLS LAST")
+    assert counts.fillna("none").values.tolist() == [["even", 1249], ["x", 1], ["y", 1], ["none", 1249]]
     assert wh.read(f"SELECT run_name FROM runs WHERE {in_list('run_name', 2)} ORDER BY 1", ["c", "z"])[
         "run_name"].tolist() == ["c"]
 
