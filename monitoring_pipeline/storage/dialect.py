@@ -7,7 +7,10 @@ DISTINCT FROM``, ``RETURNING``, ``? IS NULL``); what they do not share is here:
   PostgreSQL's ``json``, which keeps the text as written, as DuckDB's does, where ``jsonb``
   would reorder keys);
 - ``placeholders``: ``?`` parameters (DuckDB) are ``%s`` for psycopg, and a literal ``%`` is ``%%``;
-- ``arg_max``: DuckDB's aggregate; PostgreSQL has none (an ordered ``array_agg``, first element);
+- ``arg_max``: DuckDB's aggregate; PostgreSQL has none (an ordered ``array_agg``, first element).
+  For "the newest row per key" prefer the portable ``LEFT JOIN LATERAL (... ORDER BY t DESC
+  LIMIT 1) ON true`` (``traffic.read_log_window``): PostgreSQL, misjudging a freshly loaded
+  table's size, would run an aggregate-and-join once per row;
 - ``ROW_ORDER``: the insertion-order tie-break (DuckDB's ``rowid``, PostgreSQL's ``ctid``);
 - ``migration_begin``: PostgreSQL migrations take a transaction-scoped advisory lock, in READ
   COMMITTED so that what another process migrated while this one waited is seen;
@@ -19,8 +22,10 @@ RETURNING answers one row holding its row count (DuckDB's ``Count``); aggregates
 come back as numbers, not Decimal; ``df()`` gives DuckDB's dtypes; the session's TimeZone is the
 process's local zone, so ``current_timestamp`` stored in a TIMESTAMP is the same wall-clock time
 as DuckDB stores; a transaction is SERIALIZABLE, so two writers of one partition conflict (and
-``write`` retries) instead of both committing, as DuckDB's optimistic transactions do; text
-sorts as the database's collation orders it (DuckDB: by bytes, as PostgreSQL's ``C`` does).
+``write`` retries) instead of both committing, as DuckDB's optimistic transactions do; a
+registered frame is a temporary table filled by COPY (and ANALYZEd); executemany batches an
+INSERT's rows. Text sorts as the database's collation orders it (DuckDB: by bytes, as
+PostgreSQL's ``C`` does).
 
 Semantic differences the SQL must spell out for both (no helper needed): ``/`` on integers
 truncates in PostgreSQL (DuckDB: float division): divide doubles; NULLs sort last in DuckDB
