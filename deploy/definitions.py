@@ -21,7 +21,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster_shared.record import copy
 
-from monitoring_pipeline.definitions import defs as package_defs
+import monitoring_pipeline.definitions as package  # its defs stay out of this module's scope: one Definitions here
 
 EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
 
@@ -60,4 +60,4 @@ def on_executor(defs: dg.Definitions, executor_def: dg.ExecutorDefinition) -> dg
                           schedules=schedules, sensors=sensors, resources=defs.resources, executor=executor_def)
 
 
-defs = on_executor(package_defs, executor(os.environ.get("MONITORING_EXECUTOR", "multiprocess")))
+defs = on_executor(package.defs, executor(os.environ.get("MONITORING_EXECUTOR", "multiprocess")))

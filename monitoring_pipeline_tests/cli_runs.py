@@ -51,7 +51,9 @@ def instance_yaml(dagster_db_url: str) -> str:
     import yaml
 
     config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    config["storage"] = {"postgres": {"postgres_url": dagster_db_url}}
+    # the driver deploy/dagster.yaml names (scheme postgresql+psycopg2), in the URL
+    url = dagster_db_url.replace("postgresql://", f"{config['storage']['postgres']['postgres_db']['scheme']}://", 1)
+    config["storage"] = {"postgres": {"postgres_url": url}}
     return yaml.safe_dump(config, sort_keys=False)
 
 

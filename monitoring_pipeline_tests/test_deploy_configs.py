@@ -83,7 +83,9 @@ def test_each_instance_config_loads_through_dagsters_schema(path, tmp_path):
     if path.parent.name == "dagster_home":  # the embedded default: DuckDB takes one writer
         assert pools["default_limit"] == 1 and set(config) == {"concurrency"}
         return
-    assert "postgres" in config["storage"] and config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    # dagster-postgres' own driver: SQLAlchemy 2.1 would pick psycopg 3, on which its NOTIFY fails
+    assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert config["concurrency"]["runs"]["max_concurrent_runs"] > 1 and pools["default_limit"] > 1
     assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
     assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
@@ -174,7 +176,8 @@ def test_the_celery_worker_reads_the_same_file():
     from dagster_celery.cli import get_validated_config
 
     config = get_validated_config(str(RUN_CONFIGS["celery"]))
-    assert config["broker"] == ENV["DAGSTER_CELERY_BROKER_URL"] and config["include"] == ["monitoring_pipeline.definitions"]
+    assert config["broker"] == ENV["DAGSTER_CELERY_BROKER_URL"]
+    assert config["include"] == ["monitoring_pipeline.definitions"]
 
 
 def test_the_production_instance_derives_a_test_instance(tmp_path):
@@ -184,5 +187,5 @@ def test_the_production_instance_derives_a_test_instance(tmp_path):
 
     text = instance_yaml("postgresql://monitoring@127.0.0.1:5499/dagster_instance")
     config = check_instance(text, tmp_path / "home")
-    assert config["storage"]["postgres"]["postgres_url"].endswith("/dagster_instance")
+    assert config["storage"]["postgres"]["postgres_url"] == "postgresql+psycopg2://monitoring@127.0.0.1:5499/dagster_instance"
     assert config["concurrency"] == yaml.safe_load((DEPLOY / "dagster.yaml").read_text())["concurrency"]
