@@ -13,6 +13,7 @@ from monitoring_pipeline.defs.ownership import with_ownership
 from monitoring_pipeline.defs.performance_assets import build_performance_assets
 from monitoring_pipeline.defs.reference_assets import build_reference_assets
 from monitoring_pipeline.defs.resources import WarehouseResource
+from monitoring_pipeline.defs.shard_assets import build_current_profile
 from monitoring_pipeline.defs.story import build_story, timeline_spec
 from monitoring_pipeline.defs.summary_assets import build_summary_assets
 from monitoring_pipeline.defs.tier5 import (tier5_deployment, tier5_monitoring_job, tier5_report,
@@ -35,7 +36,8 @@ def build_definitions(config: MonitorsConfig, warehouse: WarehouseResource | Non
     gate_assets, gate_checks = build_gate_assets(config)
     return dg.Definitions(
         assets=with_ownership(config, [
-            *build_reference_assets(config), *build_window_assets(config), *build_performance_assets(config),
+            *build_reference_assets(config), *build_window_assets(config), build_current_profile(config),
+            *build_performance_assets(config),
             *build_summary_assets(config), *gate_assets, tier5_report, tier5_deployment, timeline_spec]),
         asset_checks=[*build_checks(config), *gate_checks, tier5_report_status_is_not_fail],
         jobs=[*jobs.values(), *loop_jobs.values(), *alert_jobs.values(), build_story(config), tier5_monitoring_job],

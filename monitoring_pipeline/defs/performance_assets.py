@@ -73,6 +73,8 @@ def concept_inputs(step: Step, reference: pd.DataFrame, labeled: pd.DataFrame) -
         if ref_X.shape[1] != cur_X.shape[1]:
             return f"images pool to {cur_X.shape[1]} features, the reference's to {ref_X.shape[1]}"
         return ref_X, cur_X
+    if monitor.traffic.source == "parquet":  # lib/lake_traffic: the window's frame is its outputs and labels
+        return "a Parquet lake window's frame holds no features (its inputs are profiled in shards)"
     # A feature missing from the window is a quality finding (the gate names it); the
     # relation is still judged on the features the window has.
     features = [f for f in step.reference().inputs.features if f in labeled.columns and f in reference.columns]

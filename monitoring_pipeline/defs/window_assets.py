@@ -8,12 +8,13 @@ import pandas as pd
 from monitoring_pipeline.core import compare_profiles
 from monitoring_pipeline.core.service import service_metrics
 from monitoring_pipeline.lib.monitors import MonitorsConfig
-from monitoring_pipeline.lib.references import baseline_label, ensure_reference, load_reference, window_profiles
-from monitoring_pipeline.lib.sources import primary_version, served_rows, serving_monitor, window_frame
+from monitoring_pipeline.lib.lake_traffic import traffic_frame
+from monitoring_pipeline.lib.references import baseline_label, ensure_reference, load_reference
+from monitoring_pipeline.lib.sources import primary_version, served_rows, serving_monitor
 from monitoring_pipeline.lib.settings import spool_dir
 from monitoring_pipeline.storage.results import replace_drift, replace_metrics
 from monitoring_pipeline.storage.spool import drain
-from monitoring_pipeline.storage.runs import run_for_dagster, save_profile
+from monitoring_pipeline.storage.runs import run_for_dagster
 
 from .metadata import drift_metadata, rounded, skipped_report
 from .partitions import reference_mapping, window_of, window_partitions
@@ -89,7 +90,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
         if step.monitor.traffic.source == "warehouse":  # what the HTTP API accepted is read with the window
             ingested = drain(step.wh, spool_dir()).as_dict()
             context.log.info(f"spool {spool_dir()}: {ingested}")
-        frame = window_frame(step.monitor, step.wh, step.window)
+        frame = traffic_frame(step.monitor, step.wh, step.window)  # a lake window's: no features (lib/lake_traffic)
         served = step.serve(frame)
         ref, built = ensure_reference(step.wh, step.monitor, step.run_id, window=step.window.partition_key,
                                       served=served)
@@ -110,31 +111,7 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
             **({"spool_ingested": dg.MetadataValue.json(ingested)} if ingested is not None else {}),
         }))
 
-    @dg.asset(partitions_def=parts, group_name=GROUP, deps=[reference_dep], kinds={"duckdb", "pandas", "torch"},
-              pool=WAREHOUSE_POOL)
-    def current_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                        traffic_window: pd.DataFrame) -> dg.Output[dict]:
-        """Profiles of the window's served inputs (every version's requests) and of the outputs of
-        the version that served most of them, on that version's reference bins."""
-        step = Step(config, context, warehouse)
-        served = step.serve(traffic_window)
-        version = step.monitor.champion
-        if served.empty:  # recorded as such: drift is "skipped", the quality gate names the cause
-            return dg.Output({"inputs": None, "outputs": None, "version": version, "served_by": {},
-                              "skipped": "the window has no traffic to profile"},
-                             metadata={"rows": 0, "skipped": "the window has no traffic to profile"})
-        ref = step.reference()
-        features = [f for f in ref.inputs.features if f in served.columns] or list(ref.inputs.features)
-        # another version's outputs are not comparable with this reference: only its own are profiled
-        inputs, outputs = window_profiles(step.wh, step.monitor, served, features, ref)
-        keys = dict(model_name=step.monitor.name, model_version=version, asset_key="current_profile", **step.keys)
-        save_profile(step.wh, inputs, "current_inputs", **keys)
-        if outputs is not None:
-            save_profile(step.wh, outputs, "current_outputs", **keys)
-        return dg.Output({"inputs": inputs, "outputs": outputs, "version": version,
-                          "served_by": versions_served(served)},
-                         metadata={"rows": inputs.n_rows, "features": len(inputs.features),
-                                   "model_version": str(version)})
+    # current_profile, between the window and its drift, is a graph: shard_assets.py
 
     def drift_asset(name: str, drift_type: str, part: str, description: str):
         @dg.asset(name=name, partitions_def=parts, group_name=GROUP, deps=[reference_dep],
@@ -171,4 +148,4 @@ def build_window_assets(config: MonitorsConfig) -> list[dg.AssetsDefinition]:
                                     "Drift of the window's inputs against the reference, feature by feature.")
     prediction_drift_report = drift_asset("prediction_drift_report", "prediction", "outputs",
                                           "Drift of the champion's outputs against its outputs on the reference.")
-    return [traffic_window, current_profile, data_drift_report, prediction_drift_report]
+    return [traffic_window, data_drift_report, prediction_drift_report]

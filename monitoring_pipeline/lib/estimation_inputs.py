@@ -299,7 +299,9 @@ def current_inputs(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, *, ref
     ``reference`` is the version's stored reference (``lib.references.Reference`` or
     ``storage.references.StoredReference``), read when not given. Rows without a prediction
     or a score are left out and counted (``n_dropped``); a tabular feature the window lacks
-    is missing in every row and named in ``missing_features``. None when no row is left.
+    is missing in every row and named in ``missing_features``; a Parquet lake window's frame
+    holds no features, so it has no ``X`` (its estimate weighs nothing by inputs). None when no
+    row is left.
     """
     rows = _own_rows(monitor, served)
     if rows.empty:
@@ -318,11 +320,14 @@ def current_inputs(wh: Warehouse, monitor: Monitor, served: pd.DataFrame, *, ref
         features = list(reference.inputs.features)
     else:
         features = feature_names(monitor, reference_frame(monitor))
-    if monitor.modality == "tabular":
+    lake = monitor.traffic.source == "parquet"  # a lake window's frame has no inputs (lib/lake_traffic): scores only
+    if monitor.modality == "tabular" and not lake:
         missing = [f for f in features if f not in rows.columns]
         rows = rows.assign(**{f: np.nan for f in missing})
     classes = sample.get("classes") if "y_score" in sample else None
     outputs = _served_outputs(wh, monitor, rows, features, classes, kinds)
+    if lake:
+        del outputs["X"]
     out = _rows(None, task=monitor.task, max_rows=None, seed=SAMPLE_SEED, **outputs)
     if out is None:
         return None
