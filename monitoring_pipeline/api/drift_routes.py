@@ -160,7 +160,8 @@ def history(wh: Warehouse, *, model: str | None, drift_type: str | None, feature
     params = [value for _, value in given]
     total = int(wh.read(f"SELECT count(*) AS n FROM ml_drift_history WHERE {where}", params)["n"][0])
     rows = records(wh.read(f"""SELECT {_COLUMNS} FROM ml_drift_history WHERE {where}
-                               ORDER BY current_period DESC, model_name, drift_type, feature_name, method, created_at
+                               ORDER BY current_period DESC NULLS LAST, model_name, drift_type, feature_name, method,
+                                        created_at
                                LIMIT ? OFFSET ?""", [*params, limit, offset]))
     return total, rows
 

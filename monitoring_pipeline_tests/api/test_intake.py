@@ -1,5 +1,5 @@
 """POST /v1/inferences and /v1/labels against a real server: 202 once durable, then in the
-warehouse exactly once; 401 without the token; 422 naming the field."""
+warehouse exactly once (on both warehouse backends: ``intake``); 401 without the token; 422 naming the field."""
 
 import json
 import os
@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, open_warehouse
 from monitoring_pipeline.storage.spool import Spool
 from monitoring_pipeline.storage.traffic import read_log_window
 from monitoring_pipeline_tests.api_server import TOKEN, api_server, call
@@ -21,12 +21,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def intake(tmp_path):
+def intake(tmp_path, warehouse_target):
     """A fresh migrated warehouse, its spool and the environment a server or CLI on them needs."""
-    Warehouse(tmp_path / "w.duckdb").read("SELECT 1")
-    env = {**os.environ, "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"), "MONITORING_SPOOL": str(tmp_path / "spool")}
-    return {"env": env, "warehouse": tmp_path / "w.duckdb", "spool": Spool(tmp_path / "spool"),
-            "log": tmp_path / "api.log"}
+    open_warehouse(warehouse_target).read("SELECT 1")
+    env = {**os.environ, "MONITORING_WAREHOUSE": warehouse_target, "MONITORING_SPOOL": str(tmp_path / "spool")}
+    return {"env": env, "warehouse": warehouse_target, "spool": Spool(tmp_path / "spool"), "log": tmp_path / "api.log"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def prediction(i: int, **extra) -> dict:
 def rows_when_ingested(warehouse, count: int, table: str = "inference_log", deadline: float = 300):
     """The table's rows once it holds ``count`` (the server's drainer writes them); a read that
     finds the file locked by that writer waits and retries."""
-    wh = Warehouse(warehouse, read_only=True, timeout=60)
+    wh = open_warehouse(warehouse, read_only=True, timeout=60)
     end = time.monotonic() + deadline
     while True:
         rows = wh.read(f"SELECT * FROM {table}")
@@ -65,7 +64,7 @@ def test_a_batch_is_durable_when_answered_and_reaches_the_log_once(intake):
         assert (body["accepted"], body["duplicates_in_batch"]) == (3, 1)
         # durable before the answer: still pending in the spool, or already ingested by the drainer
         pending = [p.name for p in intake["spool"].pending_files()]
-        ingested = Warehouse(intake["warehouse"], read_only=True, timeout=60).read(
+        ingested = open_warehouse(intake["warehouse"], read_only=True, timeout=60).read(
             "SELECT batch_id FROM ingested_batches")["batch_id"].tolist()
         assert any(body["batch_id"] in name for name in pending) or body["batch_id"] in ingested
         status, again = call(url + "/v1/inferences", "POST", {"inferences": [prediction(2), prediction(3)]})
@@ -79,7 +78,7 @@ def test_a_batch_is_durable_when_answered_and_reaches_the_log_once(intake):
     assert first["prediction"] == "ok" and first["confidence"] == 0.9 and first["model_version"] == "v2"
     assert first["ts"] == datetime(2026, 1, 2, 8, 30)  # stored in UTC
     assert json.loads(first["scores"]) == {"ok": 0.9, "fraud": 0.1}
-    window = read_log_window(Warehouse(intake["warehouse"], read_only=True), "fraud", datetime(2026, 1, 2),
+    window = read_log_window(open_warehouse(intake["warehouse"], read_only=True), "fraud", datetime(2026, 1, 2),
                              datetime(2026, 1, 3))
     assert window["amount"].tolist() == [0.0, 10.0, 20.0, 30.0] and window["country"].eq("NL").all()
     assert window.set_index("request_id")["label"]["q0"] == "fraud" and labels["label"].tolist() == ["fraud"]
@@ -152,7 +151,7 @@ def test_monitoring_pipeline_ingest_drains_the_spool_and_prints_the_counts(intak
            "labels_inserted 1" in out.stdout
     again = subprocess.run(command, env=intake["env"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "batches 0," in again.stdout
-    wh = Warehouse(intake["warehouse"], read_only=True)
+    wh = open_warehouse(intake["warehouse"], read_only=True)
     assert int(wh.read("SELECT count(*) AS n FROM inference_log")["n"][0]) == 7
 
 

@@ -1,6 +1,6 @@
 """The read routes and the acknowledge route against a real ``monitoring-pipeline serve`` on a copy of the
 short story's warehouse (five real days of digits_classifier, drift from 2026-01-03, alerts raised), and
-reads while another process holds the warehouse for writing."""
+reads while another process holds the warehouse for writing; each on both warehouse backends."""
 
 import subprocess
 import sys
@@ -10,12 +10,13 @@ from datetime import datetime
 
 import pytest
 
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.estimates import record_window_performance
 from monitoring_pipeline_tests.api_server import api_server, call
+from monitoring_pipeline_tests.api.conftest import on_each_backend
 from monitoring_pipeline_tests.dagster_processes import BIN
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, on_each_backend]
 
 MODEL = "digits_classifier"
 READS = ["/monitoring/drift/status", "/monitoring/drift/history?limit=20", f"/monitoring/drift/{MODEL}",
@@ -24,7 +25,7 @@ READS = ["/monitoring/drift/status", "/monitoring/drift/history?limit=20", f"/mo
 
 def _query(story, sql: str, params=None) -> list[tuple]:
     """Rows of the warehouse itself (read-only; waits while the server copies it)."""
-    frame = Warehouse(story["env"]["MONITORING_WAREHOUSE"], timeout=60, read_only=True).read(sql, params)
+    frame = open_warehouse(story["env"]["MONITORING_WAREHOUSE"], timeout=60, read_only=True).read(sql, params)
     return [tuple(row) for row in frame.itertuples(index=False)]
 
 
@@ -38,14 +39,15 @@ def _cli(story, *args) -> str:
 def _estimate_a_window_and_break_a_number(story) -> None:
     """A sixth window answered by a label-free estimate (no labels yet), and a NaN and an inf in a
     drift row of the latest window (JSON has neither: they must come out null)."""
-    wh = Warehouse(story["env"]["MONITORING_WAREHOUSE"])
+    wh = open_warehouse(story["env"]["MONITORING_WAREHOUSE"])
     entry = {"estimate": 0.71, "low": 0.64, "high": 0.78, "method": "pape", "reliable": False,
              "reason": "too few rows to calibrate"}
     record_window_performance(wh, realized=None, estimate={"accuracy": entry}, model_name=MODEL, model_version="v3",
                               window_start=datetime(2026, 1, 6), window_end=datetime(2026, 1, 7), n_rows=60,
                               n_labeled=0, asset_key="eval_metrics", partition_key=f"2026-01-06|{MODEL}", run_id=None)
     wh.write(lambda conn: conn.execute(
-        """UPDATE ml_drift_history SET effect_size = 'NaN'::DOUBLE, test_statistic = 'inf'::DOUBLE
+        """UPDATE ml_drift_history SET effect_size = CAST('NaN' AS DOUBLE PRECISION),
+                  test_statistic = CAST('Infinity' AS DOUBLE PRECISION)
            WHERE drift_type = 'data' AND feature_name = 'brightness' AND current_period = '2026-01-05'"""))
 
 
@@ -58,7 +60,7 @@ def test_read_routes_answer_from_the_story(story, tmp_path):
         assert {"digits_classifier", "breast_cancer_classifier"} <= set(models)  # the monitors file's too
         digits = models[MODEL]
         assert digits["monitored"] and digits["window"] == "2026-01-05" and digits["model_version"] == "v3"
-        data = _query(story, """SELECT count(*), count(*) FILTER (drift_detected) FROM ml_drift_history
+        data = _query(story, """SELECT count(*), count(*) FILTER (WHERE drift_detected) FROM ml_drift_history
                                 WHERE model_name = ? AND drift_type = 'data' AND current_period = '2026-01-05'""",
                       [MODEL])[0]
         assert len(digits["data_drift"]) == data[0] and digits["overall_drift_score"] == pytest.approx(data[1] / data[0])
@@ -177,20 +179,19 @@ def test_acknowledge_then_the_cli_agrees(story, tmp_path):
 
 
 HOLDER = r"""
-import sys, time, duckdb
-from monitoring_pipeline.storage import Warehouse
+import sys, time
+from monitoring_pipeline.storage import open_warehouse
 path, hold = sys.argv[1], float(sys.argv[2])
-wh = Warehouse(path, timeout=120)
+wh = open_warehouse(path, timeout=120)
 wh.write(lambda c: c.execute(                     # a change the API's snapshot has not seen
     "INSERT INTO ml_monitoring_alerts (alert_id, severity, alert_type, model_name, message) "
     "VALUES ('live-before', 'info', 'DATA_QUALITY_ISSUE', 'digits_classifier', 'written before the hold')"))
-conn = duckdb.connect(path)                       # a run holding the warehouse for writing
-conn.execute("BEGIN TRANSACTION")
-conn.execute("UPDATE ml_monitoring_alerts SET message = message || ' ' WHERE severity = 'info'")
-print("held", flush=True)
-time.sleep(hold)
-conn.execute("COMMIT")
-conn.close()
+with wh.connect() as conn:                        # a run holding the warehouse for writing
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute("UPDATE ml_monitoring_alerts SET message = message || ' ' WHERE severity = 'info'")
+    print("held", flush=True)
+    time.sleep(hold)
+    conn.execute("COMMIT")
 print("released", flush=True)
 for i in range(20):                               # then short writes in a loop, as a run's steps do
     wh.write(lambda c: c.execute(

@@ -1,22 +1,24 @@
 """/api/ml/health, /api/ml/metrics and /metrics on a real ``monitoring-pipeline serve`` over a copy of
-the short story's warehouse and checkpoints.
+the short story's warehouse and checkpoints, on both warehouse backends.
 
 The monitors file served lists digits_classifier only: the story runs that model alone, so the
 default file's breast_cancer_classifier has no run and would (rightly) make health 503.
 """
 
 import hashlib
+import json
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_pipeline.lib.prometheus import last_success, write_metrics
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.schema import LATEST
+from monitoring_pipeline.storage.warehouse import is_url
+from monitoring_pipeline_tests.api.conftest import on_each_backend
 from monitoring_pipeline_tests.api_server import api_server, call
 from monitoring_pipeline_tests.dagster_processes import ROOT
 from monitoring_pipeline_tests.short_story import MODEL, story_env
@@ -32,12 +34,17 @@ def only_the_story_model(path: Path) -> Path:
     return path
 
 
-def own_checkpoints(story, short_story) -> None:
+def _rows(env, sql: str, params=None) -> list[tuple]:
+    frame = open_warehouse(env["MONITORING_WAREHOUSE"], read_only=True).read(sql, params)
+    return [tuple(row) for row in frame.itertuples(index=False)]
+
+
+def own_checkpoints(story) -> None:
     """Point the copy's model registry at the copy's checkpoints (the story registered its own paths)."""
-    with duckdb.connect(story["env"]["MONITORING_WAREHOUSE"]) as conn:
-        conn.execute("UPDATE model_registry SET path = replace(path, ?, ?)",
-                     [str(short_story["home"]), str(story["home"])])
-        paths = [p for (p,) in conn.execute("SELECT path FROM model_registry").fetchall()]
+    wh = open_warehouse(story["env"]["MONITORING_WAREHOUSE"])
+    wh.write(lambda conn: conn.execute("UPDATE model_registry SET path = replace(path, ?, ?)",
+                                       [str(story["origin"]), str(story["home"])]))
+    paths = list(wh.read("SELECT path FROM model_registry")["path"])
     assert paths and all(p.startswith(str(story["home"])) for p in paths), paths
 
 
@@ -47,6 +54,7 @@ def env(story, tmp_path):
             "SLACK_WEBHOOK_URL": SECRET_URL}
 
 
+@on_each_backend
 def test_health_is_200_on_the_story(story, env, tmp_path):
     with api_server(env, log=tmp_path / "api.log") as url:
         status, body = call(url + "/api/ml/health")
@@ -58,15 +66,14 @@ def test_health_is_200_on_the_story(story, env, tmp_path):
     assert body["alert_channels"] == {"configured": ["log", "slack"], "misconfigured": []}
     assert "secret-4f9e1d" not in raw and "hooks.example" not in raw  # names only, never a URL
     [model] = body["models"]
-    with duckdb.connect(env["MONITORING_WAREHOUSE"], read_only=True) as conn:
-        champion = conn.execute("SELECT model_version FROM model_registry WHERE model_name = ? AND "
-                                "stage = 'champion'", [MODEL]).fetchone()[0]
+    [(champion,)] = _rows(env, "SELECT model_version FROM model_registry WHERE model_name = ? AND "
+                               "stage = 'champion'", [MODEL])
     assert model["model"] == MODEL and model["healthy"] is True
     assert model["champion"]["source"] == "registry" and model["champion"]["version"] == champion
     assert model["champion"]["loaded"] is True, model["champion"]
     assert model["alert_channels"] == {"routes": ["log", "slack", "email", "webhook"], "configured": ["log", "slack"],
                                        "not_configured": ["email", "webhook"]}
-    expected = last_success(Warehouse(env["MONITORING_WAREHOUSE"], read_only=True))[MODEL]
+    expected = last_success(open_warehouse(env["MONITORING_WAREHOUSE"], read_only=True))[MODEL]
     run = model["last_run"]
     assert abs(_unix(run["last_success"]) - expected) < 1e-3
     assert 0 <= run["age_hours"] < run["max_age_hours"] == 26 and run["fresh"] is True
@@ -77,11 +84,11 @@ def _unix(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def test_health_is_503_with_reasons_for_a_damaged_checkpoint_and_a_stale_run(story, short_story, env, tmp_path):
-    own_checkpoints(story, short_story)
-    with duckdb.connect(env["MONITORING_WAREHOUSE"], read_only=True) as conn:
-        version, path = conn.execute("SELECT model_version, path FROM model_registry WHERE model_name = ? AND "
-                                     "stage = 'champion'", [MODEL]).fetchone()
+@on_each_backend
+def test_health_is_503_with_reasons_for_a_damaged_checkpoint_and_a_stale_run(story, env, tmp_path):
+    own_checkpoints(story)
+    [(version, path)] = _rows(env, "SELECT model_version, path FROM model_registry WHERE model_name = ? AND "
+                                   "stage = 'champion'", [MODEL])
     weights = Path(path) / "model.pt"
     with api_server(env, log=tmp_path / "api.log") as url:
         assert call(url + "/api/ml/health")[0] == 200  # the checkpoint opens, and health remembers it
@@ -108,22 +115,21 @@ def test_health_is_503_with_reasons_for_a_damaged_checkpoint_and_a_stale_run(sto
 
 
 def _recorded(env, version) -> str:
-    with duckdb.connect(env["MONITORING_WAREHOUSE"], read_only=True) as conn:
-        return conn.execute("SELECT weights_sha256 FROM model_registry WHERE model_name = ? AND model_version = ?",
-                            [MODEL, version]).fetchone()[0]
+    [(digest,)] = _rows(env, "SELECT weights_sha256 FROM model_registry WHERE model_name = ? AND model_version = ?",
+                        [MODEL, version])
+    return digest
 
 
+@on_each_backend
 def test_metrics_json_holds_the_warehouse_rows(story, env, tmp_path):
     with api_server(env, log=tmp_path / "api.log") as url:
         status, body = call(url + "/api/ml/metrics")
     assert status == 200, body
-    with duckdb.connect(env["MONITORING_WAREHOUSE"], read_only=True) as conn:
-        rows = conn.execute("""SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%SZ'), metric_name, metric_value,
-                                      model_version
-                               FROM ml_performance_metrics WHERE model_name = ? AND data_split = 'production'
-                               AND NOT estimated AND metric_name IN ('latency_p50_ms', 'latency_p95_ms',
-                                                                     'latency_p99_ms', 'error_rate')""",
-                            [MODEL]).fetchall()
+    rows = [(start.strftime("%Y-%m-%dT%H:%M:%SZ"), *rest) for start, *rest in _rows(
+        env, """SELECT window_start, metric_name, metric_value, model_version
+                FROM ml_performance_metrics WHERE model_name = ? AND data_split = 'production'
+                AND NOT estimated AND metric_name IN ('latency_p50_ms', 'latency_p95_ms',
+                                                      'latency_p99_ms', 'error_rate')""", [MODEL])]
     [model] = body["models"]
     assert model["model"] == MODEL
     served = {(h["window_start"], name): h[name] for h in model["history"]
@@ -136,8 +142,9 @@ def test_metrics_json_holds_the_warehouse_rows(story, env, tmp_path):
     assert model["current"]["model_version"] == {v for s, _, _, v in rows if s == latest}.pop()
 
 
+@on_each_backend
 def test_prometheus_endpoint_serves_the_textfile(story, env, tmp_path):
-    textfile = write_metrics(Warehouse(env["MONITORING_WAREHOUSE"], read_only=True), tmp_path / "monitoring.prom")
+    textfile = write_metrics(open_warehouse(env["MONITORING_WAREHOUSE"], read_only=True), tmp_path / "monitoring.prom")
     with api_server(env, log=tmp_path / "api.log") as url:
         with urllib.request.urlopen(url + "/metrics") as response:
             kind, text = response.headers["Content-Type"], response.read().decode()
@@ -154,8 +161,9 @@ def test_prometheus_endpoint_serves_the_textfile(story, env, tmp_path):
             "ml_monitoring_last_success_timestamp_seconds"} <= names
 
 
-def test_health_without_a_warehouse_is_503_in_the_same_shape(tmp_path):
-    env = {**story_env(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "none.duckdb"),
+def test_health_without_a_warehouse_is_503_in_the_same_shape(tmp_path, warehouse_target):
+    """No DuckDB file yet, or a PostgreSQL database without the warehouse's tables."""
+    env = {**story_env(tmp_path), "MONITORING_WAREHOUSE": warehouse_target,
            "MONITORING_SPOOL": str(tmp_path / "spool"),
            "MONITORING_MONITORS": str(only_the_story_model(tmp_path / "monitors.yaml"))}
     with api_server(env, log=tmp_path / "api.log") as url:
@@ -164,5 +172,7 @@ def test_health_without_a_warehouse_is_503_in_the_same_shape(tmp_path):
     assert set(body) == {"healthy", "checked_at", "warehouse", "alert_channels", "models", "reasons"}
     assert body["warehouse"]["reachable"] is False and body["warehouse"]["schema_version"] is None
     assert body["reasons"] == [f"the warehouse cannot answer: {body['warehouse']['detail']}"]
-    assert str(tmp_path / "none.duckdb") in body["warehouse"]["detail"]
+    named = "not a monitoring warehouse" if is_url(warehouse_target) else warehouse_target  # a file: its path
+    assert named in body["warehouse"]["detail"]
+    assert "not-checked" not in json.dumps(body)  # a URL's password never shows
     assert [m["model"] for m in body["models"]] == [MODEL] and body["models"][0]["healthy"] is False

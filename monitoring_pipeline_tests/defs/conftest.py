@@ -1,4 +1,9 @@
-"""Fixtures of the Dagster-layer tests: monitors, warehouses and traffic files on tmp_path."""
+"""Fixtures of the Dagster-layer tests: monitors, warehouses and traffic files on tmp_path.
+
+``warehouse`` runs a test once per warehouse backend (the root conftest's ``warehouse_target``:
+a DuckDB file in tmp_path, or a fresh PostgreSQL database); ``module_warehouse_target`` is the
+same for a module's shared, expensive warehouses (``module_targets``), ``more_targets`` for a
+test that needs several."""
 
 from datetime import date, datetime, timedelta
 
@@ -15,6 +20,8 @@ from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.demo.models import bundled_model, model_inputs
 from monitoring_pipeline.lib.monitors import parse_monitors
 from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage.warehouse import is_url
+from monitoring_pipeline_tests.conftest import backends_to_test
 
 MODEL = "breast_cancer_classifier"
 DAY = date(2026, 1, 5)
@@ -37,8 +44,44 @@ def config_of(*monitors, start="2026-01-01"):
 
 
 @pytest.fixture
-def warehouse(tmp_path):
-    return WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
+def warehouse(warehouse_target):
+    return WarehouseResource(path=warehouse_target)
+
+
+@pytest.fixture(scope="module", params=backends_to_test())
+def module_targets(request, tmp_path_factory):
+    """``make(name)``: a warehouse target a whole module shares (an expensive one made once), of each
+    backend in turn: a DuckDB path, or a PostgreSQL database dropped after the module."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    made = []
+
+    def make(name: str) -> str:
+        if server is None:
+            return str(tmp_path_factory.mktemp(name) / "w.duckdb")
+        made.append(server.create_database())
+        return made[-1]
+
+    yield make
+    for url in made:
+        server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def more_targets(warehouse_target, tmp_path, request):
+    """``make(name)``: another warehouse target of ``warehouse_target``'s backend, for a test that
+    needs several (a DuckDB file beside it, or another fresh PostgreSQL database)."""
+    server = request.getfixturevalue("postgres_server") if is_url(warehouse_target) else None
+    made = []
+
+    def make(name: str) -> str:
+        if server is None:
+            return str(tmp_path / f"{name}.duckdb")
+        made.append(server.create_database())
+        return made[-1]
+
+    yield make
+    for url in made:
+        server.drop_database(url.rsplit("/", 1)[1])
 
 
 def run_window(config, warehouse, day=DAY, model=MODEL, job="monitoring_job", instance=None):

@@ -62,7 +62,7 @@ def test_drift_is_seen_a_retraining_is_launched_once_and_the_challenger_wins(loo
 
     wh = warehouse.get()
     status = wh.read("""SELECT current_period AS day, bool_or(drift_detected AND severity = 'alert') AS alert
-                        FROM ml_drift_history WHERE drift_type = 'data' GROUP BY ALL ORDER BY 1""")
+                        FROM ml_drift_history WHERE drift_type = 'data' GROUP BY current_period ORDER BY 1""")
     assert status["alert"].tolist() == [False] * DRIFT_DAY + [True] * (DAYS - DRIFT_DAY)
     # Each drift alert carries its diagnosis: a data issue, its features ranked with numbers.
     details = wh.read("""SELECT details FROM ml_monitoring_alerts WHERE alert_type = 'DRIFT_DETECTED'

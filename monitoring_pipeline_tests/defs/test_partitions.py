@@ -110,8 +110,8 @@ def test_a_run_started_by_its_partition_tag_has_its_day_registered_and_a_malform
 
 
 @pytest.mark.integration
-def test_the_cli_runs_an_unregistered_day_and_names_a_malformed_one(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"),
+def test_the_cli_runs_an_unregistered_day_and_names_a_malformed_one(tmp_path, warehouse_target):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": warehouse_target,
            "MONITORING_MODELS": str(tmp_path / "models")}
 
     def execute(key: str):

@@ -53,11 +53,14 @@ def record(wh) -> dict:
     return {
         "drift": q("""SELECT drift_type, feature_name, effect_size, p_value, severity, drift_detected, model_version,
                       baseline_period FROM ml_drift_history WHERE model_name = ? AND partition_key = ?
-                      ORDER BY ALL"""),
+                      ORDER BY drift_type, feature_name, effect_size, p_value, severity, drift_detected,
+                               model_version, baseline_period"""),
         "metrics": q("""SELECT asset_key, metric_name, metric_value, model_version, estimated
-                        FROM ml_performance_metrics WHERE model_name = ? AND partition_key = ? ORDER BY ALL"""),
+                        FROM ml_performance_metrics WHERE model_name = ? AND partition_key = ?
+                        ORDER BY asset_key, metric_name, metric_value, model_version, estimated"""),
         "alerts": q("""SELECT alert_id, alert_type, severity, message, status, model_version
-                       FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ? ORDER BY ALL"""),
+                       FROM ml_monitoring_alerts WHERE model_name = ? AND partition_key = ?
+                       ORDER BY alert_id, alert_type, severity, message, status, model_version"""),
         "summary": q("""SELECT payload FROM artifacts WHERE model_name = ? AND partition_key = ?
                         AND name = 'monitoring_summary'"""),
     }

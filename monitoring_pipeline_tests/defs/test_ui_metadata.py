@@ -100,11 +100,11 @@ def test_tier5_launchpad_default_config_is_valid():
         dg.validate_run_config(job, {"ops": {"tier5_report": {"config": {"task_name": 3}}}})
 
 
-def test_tier5_runs_without_run_config_as_with_the_example(tmp_path):
+def test_tier5_runs_without_run_config_as_with_the_example(tmp_path, more_targets):
     example = yaml.safe_load(EXAMPLE.read_text())
     outputs = []
     for name, run_config in (("default", None), ("example", example)):
-        warehouse = WarehouseResource(path=str(tmp_path / f"{name}.duckdb"))
+        warehouse = WarehouseResource(path=more_targets(name))
         job = build_definitions(load_monitors(monitors_path()), warehouse).resolve_job_def("tier5_monitoring_job")
         result = job.execute_in_process(run_config=run_config, instance=dg.DagsterInstance.ephemeral())
         assert result.success
@@ -115,8 +115,8 @@ def test_tier5_runs_without_run_config_as_with_the_example(tmp_path):
 
 
 @pytest.mark.integration
-def test_dagster_job_execute_tier5_without_a_config_file(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": str(tmp_path / "w.duckdb"),
+def test_dagster_job_execute_tier5_without_a_config_file(tmp_path, warehouse_target):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_WAREHOUSE": warehouse_target,
            "MONITORING_MODELS": str(tmp_path / "models")}
     out = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "monitoring_pipeline",
                           "-j", "tier5_monitoring_job"], cwd=tmp_path, env=env, capture_output=True, text=True,

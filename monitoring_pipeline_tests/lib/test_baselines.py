@@ -15,7 +15,7 @@ from monitoring_pipeline.lib.references import (baseline_label, baseline_of, bui
                                                 load_reference, profile_inputs)
 from monitoring_pipeline.lib.sources import labels_of, serving_monitor
 from monitoring_pipeline.models import read_card
-from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage import open_warehouse, registry
 from monitoring_pipeline.storage.baselines import baseline_changes, load_training_reference
 from monitoring_pipeline.storage.traffic import read_log_window
 from monitoring_pipeline_tests.lib.test_loop import ROWS, monitor, serve
@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def served(tmp_path, monkeypatch):
+def served(tmp_path, monkeypatch, warehouse_target):
     """A warehouse whose champion v1 (logistic regression, breast cancer) served 4 days of 60 requests."""
     monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
-    wh, m = Warehouse(tmp_path / "w.duckdb"), monitor()
+    wh, m = open_warehouse(warehouse_target), monitor()
     loop.ensure_champion(wh, m)
     serve(wh, m, 4)
     return wh, m
@@ -79,7 +79,7 @@ def test_a_training_baseline_restores_what_the_version_was_trained_on(served):
     assert baseline_changes(wh, m.name)["set_by"].tolist() == ["bob", "alice"]  # newest first
 
 
-def test_a_baseline_that_cannot_be_set_is_refused_naming_why_and_writes_nothing(served, tmp_path):
+def test_a_baseline_that_cannot_be_set_is_refused_naming_why_and_writes_nothing(served, tmp_path, more_targets):
     wh, m = served
     before = load_reference(wh, serving_monitor(wh, m))
     with pytest.raises(BaselineError, match=r"served 0 requests in \[2026-02-01, 2026-02-03\)"):
@@ -96,17 +96,18 @@ def test_a_baseline_that_cannot_be_set_is_refused_naming_why_and_writes_nothing(
     assert baseline_changes(wh, m.name).empty
     assert load_reference(wh, serving_monitor(wh, m)) == before
 
-    empty = Warehouse(tmp_path / "empty.duckdb")
+    empty = open_warehouse(more_targets("empty"))
     with pytest.raises(BaselineError, match="no champion"):
         rebaseline(empty, m, basis="training", set_by="alice")
 
 
-def test_a_configured_model_takes_a_baseline_of_its_replayed_days_and_its_reference_data_back(tmp_path):
+def test_a_configured_model_takes_a_baseline_of_its_replayed_days_and_its_reference_data_back(tmp_path,
+                                                                                              warehouse_target):
     """A model monitors.yaml names (no registry): its traffic is replayed day by day; its training
     reference is built again from the reference data."""
     config = load_monitors(ROOT / "data" / "monitors.yaml")
     m = config.monitor("breast_cancer_classifier")
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     result = rebaseline(wh, m, basis="windows", start=datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=2))),
                         end=date(2026, 1, 4), set_by="carol")
     # 2026-01-02 00:00+02:00 is 2026-01-01 22:00 UTC: the last two hours of the first day are in

@@ -21,7 +21,7 @@ from monitoring_pipeline.lib.references import build_reference, load_reference, 
 from monitoring_pipeline.lib.sources import model_inputs_of, served_rows, typed_features
 from monitoring_pipeline.models import text_embedder
 from monitoring_pipeline.models.views import model_views
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.traffic import read_log_window
 
 DAY = pd.Timestamp("2026-01-01")
@@ -51,23 +51,23 @@ def serve_one_day(wh, m, version):
 
 
 @pytest.fixture(scope="module")
-def tabular(tmp_path_factory):
+def tabular(tmp_path_factory, module_targets):
     """v1 of a served logistic regression on breast cancer, and one served day of 60 rows."""
     root = tmp_path_factory.mktemp("tabular")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MONITORING_MODELS", str(root / "models"))
-        wh, m = Warehouse(root / "w.duckdb"), served_monitor("bc")
+        wh, m = open_warehouse(module_targets("tabular")), served_monitor("bc")
         window, m = serve_one_day(wh, m, loop.ensure_champion(wh, m))
         yield wh, m, window
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(tmp_path_factory, module_targets):
     """v1 of a small digits CNN (4 epochs), and one served day of 60 real images."""
     root = tmp_path_factory.mktemp("digits")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MONITORING_MODELS", str(root / "models"))
-        wh = Warehouse(root / "w.duckdb")
+        wh = open_warehouse(module_targets("digits"))
         m = served_monitor("digits", modality="vision", input_column="image",
                            reference={"source": "bundled", "dataset": "digits"},
                            model={"kind": "image_cnn", "params": {"epochs": 4}})
@@ -244,10 +244,10 @@ def test_a_served_cnn_keeps_its_holdout_probabilities_and_embeddings(digits, mon
     assert accuracy == pytest.approx(ref.metrics["accuracy"]) and accuracy < 1.0
 
 
-def test_a_version_promoted_on_validation_days_keeps_their_sample(tmp_path, monkeypatch, tabular):
+def test_a_version_promoted_on_validation_days_keeps_their_sample(tmp_path, monkeypatch, tabular, module_targets):
     _, _, window = tabular
     monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
-    wh, m = Warehouse(tmp_path / "w.duckdb"), served_monitor("bc")
+    wh, m = open_warehouse(module_targets("promoted")), served_monitor("bc")  # tabular's backend
     version = loop.ensure_champion(wh, m)
     validation = window.iloc[::2].reset_index(drop=True)  # labeled days the challenger was judged on
     basis = loop.adopt_reference(wh, m, version, load_version(wh, m.name, version), validation,

@@ -9,7 +9,7 @@ from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.lib import loop
 from monitoring_pipeline.lib.monitors import parse_monitors
 from monitoring_pipeline.models import read_card
-from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage import open_warehouse, registry
 from monitoring_pipeline.storage.replay import forget_model
 
 ROWS = 60
@@ -29,9 +29,9 @@ def serve(wh, m, days):
         loop.serve_day(wh, m, rows, day + time_of_day, label_delay=timedelta(hours=1), prefix=f"{m.name}-{i}")
 
 
-def test_a_retraining_never_trains_on_a_request_it_is_judged_on(tmp_path, monkeypatch):
+def test_a_retraining_never_trains_on_a_request_it_is_judged_on(tmp_path, monkeypatch, warehouse_target):
     monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
-    wh, m = Warehouse(tmp_path / "w.duckdb"), monitor()
+    wh, m = open_warehouse(warehouse_target), monitor()
     loop.ensure_champion(wh, m)
     serve(wh, m, 5)  # 300 requests from 171 rows: the traffic repeats
     result = loop.retrain(wh, m, datetime(2026, 1, 6), reason="test")
@@ -61,9 +61,9 @@ def test_images_and_texts_are_logged_with_an_input_hash_of_their_own(tmp_path):
     assert len(set(loop.input_hashes(texts, tweets, ["text"]))) == 2
 
 
-def test_forgetting_a_model_clears_only_that_model(tmp_path, monkeypatch):
+def test_forgetting_a_model_clears_only_that_model(tmp_path, monkeypatch, warehouse_target):
     monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     kept, gone = monitor("kept"), monitor("gone")
     for m in (kept, gone):
         loop.ensure_champion(wh, m)
@@ -85,11 +85,11 @@ def fail_quality_gate(wh, m, day: str) -> None:
                   asset_key="window_gate", partition_key=f"{day}|{m.name}")
 
 
-def test_a_window_that_failed_its_quality_gate_is_neither_trained_on_nor_a_judge(tmp_path, monkeypatch):
+def test_a_window_that_failed_its_quality_gate_is_neither_trained_on_nor_a_judge(tmp_path, monkeypatch, more_targets):
     monkeypatch.setenv("MONITORING_MODELS", str(tmp_path / "models"))
     outcomes = {}
     for case, bad in (("clean", []), ("middle", ["2026-01-03"]), ("latest", ["2026-01-05"])):
-        wh, m = Warehouse(tmp_path / f"{case}.duckdb"), monitor()
+        wh, m = open_warehouse(more_targets(case)), monitor()
         loop.ensure_champion(wh, m, root=tmp_path / case)
         serve(wh, m, 5)
         for day in bad:

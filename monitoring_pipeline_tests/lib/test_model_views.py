@@ -16,7 +16,7 @@ from monitoring_pipeline.lib.monitors import parse_monitors
 from monitoring_pipeline.lib.references import load_reference, window_profiles
 from monitoring_pipeline.lib.sources import model_inputs_of, served_rows
 from monitoring_pipeline.models.views import model_views
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.traffic import read_log_window
 
 PROBABILITIES = {f"probability_{d}" for d in range(10)}
@@ -31,12 +31,12 @@ def digits_monitor(**model):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, module_targets):
     """v1 of a small digits CNN, and one served day of 60 real images."""
     root = tmp_path_factory.mktemp("views")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MONITORING_MODELS", str(root / "models"))
-        wh, m = Warehouse(root / "w.duckdb"), digits_monitor()
+        wh, m = open_warehouse(module_targets("views")), digits_monitor()
         version = loop.ensure_champion(wh, m)
         rows, time_of_day = loop.traffic_day(m, 0)
         day = pd.Timestamp("2026-01-01")

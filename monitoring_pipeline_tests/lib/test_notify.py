@@ -8,7 +8,7 @@ import pytest
 from monitoring_pipeline.alerts import channels_from_env, policy_of
 from monitoring_pipeline.core.alert_rules import Alert, alert_id
 from monitoring_pipeline.lib.notify import notify, send_digest
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.deliveries import delivery_status
 from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
 from monitoring_pipeline_tests.receivers import PASSWORD, Receiver, free_port
@@ -46,10 +46,10 @@ def store(wh, *alerts):
         upsert_alerts(wh, [a], asset_key="test", partition_key=f"{a.window}|{a.model_name}", run_id=None)
 
 
-def test_a_critical_alert_reaches_slack_email_and_the_webhook_once(tmp_path, smtp, http_port, caplog):
+def test_a_critical_alert_reaches_slack_email_and_the_webhook_once(tmp_path, smtp, http_port, caplog, warehouse_target):
     controller, inbox = smtp
     receiver = Receiver(http_port)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     alert = drift_alert("2026-01-04")
     store(wh, alert)
     try:
@@ -78,9 +78,10 @@ def test_a_critical_alert_reaches_slack_email_and_the_webhook_once(tmp_path, smt
         assert secret not in repr(channels(controller.port, http_port))
 
 
-def test_a_receiver_that_is_down_leaves_the_alert_undelivered_until_the_next_run(tmp_path, smtp, http_port):
+def test_a_receiver_that_is_down_leaves_the_alert_undelivered_until_the_next_run(tmp_path, smtp, http_port,
+                                                                                 warehouse_target):
     controller, _ = smtp
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     alert = drift_alert("2026-01-04")
     store(wh, alert)
     down = notify(wh, "flights", policy_of({}), channels(controller.port, http_port), attempts=3, backoff_s=0.01)
@@ -102,10 +103,10 @@ def test_a_receiver_that_is_down_leaves_the_alert_undelivered_until_the_next_run
     assert history["status"].tolist() == ["failed", "delivered"]  # both attempts are kept
 
 
-def test_duplicates_are_suppressed_and_acknowledged_alerts_stay_quiet(tmp_path, smtp, http_port):
+def test_duplicates_are_suppressed_and_acknowledged_alerts_stay_quiet(tmp_path, smtp, http_port, warehouse_target):
     controller, inbox = smtp
     receiver = Receiver(http_port)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     first, same_next_day = drift_alert("2026-01-04"), drift_alert("2026-01-05")
     acked = drift_alert("2026-01-06", model="other")
     store(wh, first, acked)
@@ -124,10 +125,11 @@ def test_duplicates_are_suppressed_and_acknowledged_alerts_stay_quiet(tmp_path, 
     assert len(inbox.messages) == 1 and len(receiver.posts) == 2
 
 
-def test_acknowledged_and_resolved_alerts_are_never_sent_even_when_raised_again(tmp_path, smtp, http_port):
+def test_acknowledged_and_resolved_alerts_are_never_sent_even_when_raised_again(tmp_path, smtp, http_port,
+                                                                                warehouse_target):
     controller, inbox = smtp
     receiver = Receiver(http_port)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     ch = channels(controller.port, http_port)
     acked, gone, control = drift_alert("2026-01-04"), drift_alert("2026-01-05"), drift_alert("2026-01-06")
     policy = policy_of({"dedupe_hours": 0})  # no dedupe: only the status keeps them quiet
@@ -154,9 +156,9 @@ def test_acknowledged_and_resolved_alerts_are_never_sent_even_when_raised_again(
     assert all("2026-01-04" not in json.dumps(body) for _, body in receiver.posts)
 
 
-def test_the_digest_leaves_out_acknowledged_and_resolved_warnings(tmp_path, smtp):
+def test_the_digest_leaves_out_acknowledged_and_resolved_warnings(tmp_path, smtp, warehouse_target):
     controller, inbox = smtp
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     ch = channels_from_env({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port), "SMTP_USER": "alerts",
                             "SMTP_PASSWORD": PASSWORD, "ALERT_EMAIL_RECIPIENTS": "oncall@example.com"})
     acked, gone, still = (drift_alert(d, "warning") for d in ("2026-01-04", "2026-01-05", "2026-01-06"))
@@ -169,10 +171,11 @@ def test_the_digest_leaves_out_acknowledged_and_resolved_warnings(tmp_path, smtp
     assert "2026-01-04" not in message and "2026-01-05" not in message
 
 
-def test_warnings_go_to_slack_at_once_and_to_the_daily_digest_info_to_the_log(tmp_path, smtp, http_port):
+def test_warnings_go_to_slack_at_once_and_to_the_daily_digest_info_to_the_log(tmp_path, smtp, http_port,
+                                                                              warehouse_target):
     controller, inbox = smtp
     receiver = Receiver(http_port)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     warning, info = drift_alert("2026-01-04", "warning"), drift_alert("2026-01-05", "info", model="quiet")
     store(wh, warning, info)
     ch = channels(controller.port, http_port)
@@ -189,8 +192,8 @@ def test_warnings_go_to_slack_at_once_and_to_the_daily_digest_info_to_the_log(tm
     assert "dep_time: wasserstein 0.52" in inbox.messages[0]
 
 
-def test_without_configured_channels_only_the_log_hears(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
+def test_without_configured_channels_only_the_log_hears(tmp_path, warehouse_target):
+    wh = open_warehouse(warehouse_target)
     store(wh, drift_alert("2026-01-04"))
     out = notify(wh, "flights", policy_of({}), channels_from_env({}))
     assert [(o["channel"], o["status"]) for o in out] == [("log", "delivered")]

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitoring_pipeline.lib.prometheus import write_metrics
 from monitoring_pipeline.storage.estimates import record_window_performance
 from monitoring_pipeline.lib.settings import metrics_path
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 
 NAN = float("nan")
 FAMILIES = {"accuracy", "estimated_accuracy", "estimated_accuracy_low", "estimated_accuracy_high",
@@ -17,8 +17,8 @@ FAMILIES = {"accuracy", "estimated_accuracy", "estimated_accuracy_low", "estimat
 
 
 @pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path / "w.duckdb")
+def wh(tmp_path, warehouse_target):
+    return open_warehouse(warehouse_target)
 
 
 def day(d: int, hour: int = 0) -> datetime:

@@ -11,7 +11,7 @@ import pytest
 from monitoring_pipeline.defs.resources import WarehouseResource
 from monitoring_pipeline.lib.report import ReportData, read_report_data, render_report, write_report
 from monitoring_pipeline.lib.report_plots import performance_plot
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import Warehouse, open_warehouse
 from monitoring_pipeline_tests.defs.conftest import MODEL, config_of, file_monitor, run_window, traffic_file
 
 HEALTHY, UNLABELED, DRIFTED, STOPPED = (date(2026, 1, d) for d in (3, 4, 5, 6))
@@ -25,7 +25,7 @@ def key(day: date) -> str:
     return f"{day}|{MODEL}"
 
 
-def monitored_warehouse(folder: Path) -> Warehouse:
+def monitored_warehouse(folder: Path, target: str) -> Warehouse:
     """Four windows of the real monitoring job over bundled data: healthy, without labels (accuracy
     estimated), moderately drifted (status warn), and severely drifted (failed by the drift gate)."""
     days = [(HEALTHY, {}, True, 1), (UNLABELED, {}, False, 2), (DRIFTED, MODERATE, True, 0), (STOPPED, SEVERE, True, 3)]
@@ -35,15 +35,15 @@ def monitored_warehouse(folder: Path) -> Warehouse:
         frames.append(frame.assign(request_id=f"{day}-" + frame["request_id"]))
     path = folder / "traffic.csv"
     pd.concat(frames, ignore_index=True).to_csv(path, index=False)
-    config, warehouse = config_of(file_monitor(path)), WarehouseResource(path=str(folder / "warehouse.duckdb"))
+    config, warehouse = config_of(file_monitor(path)), WarehouseResource(path=target)
     outcomes = [run_window(config, warehouse, day=day).success for day, *_ in days]
     assert outcomes == [True, True, True, False]
     return warehouse.get()
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory) -> Warehouse:
-    return monitored_warehouse(tmp_path_factory.mktemp("monitored"))
+def wh(tmp_path_factory, module_targets) -> Warehouse:
+    return monitored_warehouse(tmp_path_factory.mktemp("monitored"), module_targets("monitored"))
 
 
 def assert_self_contained(page: str) -> None:
@@ -106,8 +106,8 @@ def test_a_window_failed_by_the_drift_gate_reports_its_whole_record(wh, tmp_path
     assert_self_contained(page)
 
 
-def test_a_window_with_nothing_stored_renders_notes(tmp_path):
-    report = write_report(Warehouse(tmp_path / "empty.duckdb"), MODEL, DRIFTED, key(DRIFTED), root=tmp_path)
+def test_a_window_with_nothing_stored_renders_notes(tmp_path, warehouse_target):
+    report = write_report(open_warehouse(warehouse_target), MODEL, DRIFTED, key(DRIFTED), root=tmp_path)
     page = report.path.read_text()
     assert page.count("not available:") == 6  # summary, both drift tables, features, outputs, accuracy
     assert "No alerts were raised for this window." in page and "status-unknown" in page
@@ -123,9 +123,9 @@ def test_rewriting_a_report_replaces_it_and_leaves_no_temporary_file(wh, tmp_pat
     assert second.key_plot_png_b64 is not None  # the performance plot, when nothing drifted
 
 
-def test_the_default_folder_comes_from_the_environment(monkeypatch, tmp_path):
+def test_the_default_folder_comes_from_the_environment(monkeypatch, tmp_path, warehouse_target):
     monkeypatch.setenv("MONITORING_REPORTS", str(tmp_path / "reports"))
-    report = write_report(Warehouse(tmp_path / "w.duckdb"), MODEL, DRIFTED, key(DRIFTED))
+    report = write_report(open_warehouse(warehouse_target), MODEL, DRIFTED, key(DRIFTED))
     assert report.path == tmp_path / "reports" / MODEL / f"{DRIFTED}_{MODEL}.html"
 
 
@@ -141,11 +141,11 @@ def test_every_text_is_escaped():
     assert "<b>bold" not in page and page.count("<script>") == 1  # only the image check
 
 
-def test_resolved_alerts_stay_in_the_report_marked_with_when_and_why(tmp_path):
+def test_resolved_alerts_stay_in_the_report_marked_with_when_and_why(tmp_path, warehouse_target):
     from monitoring_pipeline.core.alert_rules import Alert
     from monitoring_pipeline.storage.results import acknowledge_alert, upsert_alerts
 
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     gone, acked, still = (Alert(f"id-{n}", sev, "SLO_BREACH", MODEL, str(HEALTHY), f"{n} breach", "look", None, (n,))
                           for n, sev in (("gone", "critical"), ("acked", "warning"), ("still", "info")))
     upsert_alerts(wh, [gone, acked, still], asset_key="monitoring_alerts", partition_key=key(HEALTHY), run_id=1)

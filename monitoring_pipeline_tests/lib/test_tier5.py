@@ -1,10 +1,12 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from monitoring_pipeline.demo.bundled import bundled
 from monitoring_pipeline.lib.tier5 import run_tier5
-from monitoring_pipeline.storage import Warehouse
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline.storage.runs import get_run
 
 
@@ -18,8 +20,8 @@ def config(**overrides):
 
 
 @pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path / "w.duckdb")
+def wh(tmp_path, warehouse_target):
+    return open_warehouse(warehouse_target)
 
 
 def test_eval_only_logs_the_run_and_its_metrics(wh):
@@ -67,9 +69,8 @@ def test_text_and_tabular_tasks_and_a_predictions_file(wh, tmp_path):
     text = run_tier5(wh, config(task_name="trump_tweets", modality="text"))
     # the later tweets came mostly from an iPhone (24% Android vs 57% before): real drift
     assert text["modality"] == "text" and 0.5 < text["eval_metrics"]["accuracy"] < 0.9
-    profile = wh.read("SELECT payload->>'$.features.tokens.type' AS t FROM artifacts WHERE artifact_id = ?",
-                      [text["profile_artifact_id"]])
-    assert profile["t"][0] == "tokens"
+    profile = wh.read("SELECT payload FROM artifacts WHERE artifact_id = ?", [text["profile_artifact_id"]])
+    assert json.loads(profile["payload"][0])["features"]["tokens"]["type"] == "tokens"
     labels = bundled("breast_cancer").current["label"].to_numpy()
     flipped = np.where(np.arange(labels.size) % 4 == 0, 1 - labels, labels)
     path = tmp_path / "candidate.csv"

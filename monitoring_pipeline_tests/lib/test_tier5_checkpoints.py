@@ -15,7 +15,7 @@ from monitoring_pipeline.lib.settings import MODELS_ENV
 from monitoring_pipeline.lib.tasks import profile_data
 from monitoring_pipeline.lib.tier5 import run_tier5
 from monitoring_pipeline.models import CheckpointError, read_card, save_checkpoint, train
-from monitoring_pipeline.storage import Warehouse, registry
+from monitoring_pipeline.storage import open_warehouse, registry
 
 from .test_tier5 import config
 
@@ -45,10 +45,10 @@ def checkpoints(tmp_path_factory):
 
 
 @pytest.fixture
-def wh(tmp_path, checkpoints, monkeypatch):
+def wh(tmp_path, checkpoints, monkeypatch, warehouse_target):
     """A warehouse whose registry records every checkpoint, with the models folder they are in."""
     monkeypatch.setenv(MODELS_ENV, checkpoints["root"])
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     for name, path in checkpoints.items():
         if name != "root":
             register(wh, path)
@@ -77,11 +77,11 @@ def test_a_text_checkpoint_is_evaluated_against_itself_and_a_reference(wh, check
 
 @pytest.mark.parametrize("damage,cause", [("missing", "unreadable weights"),
                                            ("truncated", "sha256 differs from the model registry's record")])
-def test_a_broken_checkpoint_is_a_clear_error(tmp_path, checkpoints, monkeypatch, damage, cause):
+def test_a_broken_checkpoint_is_a_clear_error(tmp_path, checkpoints, monkeypatch, damage, cause, warehouse_target):
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
     copy = tmp_path / "models" / "digits" / "v1"
     shutil.copytree(checkpoints["cnn"], copy)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     register(wh, str(copy))
     weights = copy / "model.pt"
     if damage == "missing":
@@ -140,11 +140,12 @@ def test_a_dotdot_path_out_of_the_models_folder_is_refused(wh, tmp_path, checkpo
     assert not (tmp_path / "marker").exists()
 
 
-def test_a_registered_pickle_replaced_with_its_card_is_refused_unread(tmp_path, checkpoints, monkeypatch):
+def test_a_registered_pickle_replaced_with_its_card_is_refused_unread(tmp_path, checkpoints, monkeypatch,
+                                                                      warehouse_target):
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
     copy = tmp_path / "models" / "breast_cancer" / "v1"
     shutil.copytree(checkpoints["tabular"], copy)
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     register(wh, str(copy))
     plant(copy, tmp_path / "marker")  # both files rewritten: the card's hash agrees, the registry's does not
     with pytest.raises(CheckpointError, match=r"model\.pkl: sha256 differs from the model registry's record"):
@@ -153,9 +154,10 @@ def test_a_registered_pickle_replaced_with_its_card_is_refused_unread(tmp_path, 
     assert not (tmp_path / "marker").exists() and runs(wh) == 0
 
 
-def test_the_registry_records_the_hash_and_a_version_without_one_does_not_load(tmp_path, checkpoints, monkeypatch):
+def test_the_registry_records_the_hash_and_a_version_without_one_does_not_load(tmp_path, checkpoints, monkeypatch,
+                                                                               warehouse_target):
     monkeypatch.setenv(MODELS_ENV, checkpoints["root"])
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = open_warehouse(warehouse_target)
     card = read_card(checkpoints["tabular"])
     registry.register_model(wh, "breast_cancer", "v1", "challenger", framework="sklearn",
                             path=checkpoints["tabular"], metrics={})  # as a version registered before hashes
