@@ -68,7 +68,8 @@ def test_a_check_launches_monitoring_job_for_the_window(instance, tmp_path):
     failed = sorted(k for k, v in steps.items() if v == "FAILURE")
     assert run["status"] == "SUCCESS" or (run["status"] == "FAILURE" and failed
                                           and all(k.startswith(GATE_STEP) for k in failed)), (run["status"], failed)
-    for step in ("traffic_window", "current_profile", "data_drift_report", "prediction_drift_report",
+    for step in ("traffic_window", "current_profile.window_shards", "current_profile.merged_profile",
+                 "data_drift_report", "prediction_drift_report",
                  "monitoring_summary", "monitoring_alerts"):
         assert steps.get(step) == "SUCCESS", (step, steps)
     # listed under monitoring_job where the UI looks (the job's runs, filtered on the repository label)
