@@ -180,9 +180,12 @@ def profile_window(monitor: Monitor, window, reference, features: Sequence[str],
         return merge_shard_profiles([profile_shard(monitor, s, window, reference, features, wh) for s in shards])
     if wh is not None:
         raise ValueError("profile_window with workers > 1 cannot pass a warehouse to its worker processes")
-    # forked workers start with what this process imported (seconds per worker); spawned ones elsewhere
-    context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # Forked workers start with what this process imported (seconds of imports each, spawned); this
+    # thread's DuckDB connection is closed first. Other threads of the caller should hold none.
+    fork = "fork" in get_all_start_methods()
+    if fork:
+        files.release()
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork" if fork else "spawn")) as pool:
         futures = [pool.submit(profile_shard, monitor, s, window, reference, features) for s in shards]
         return merge_shard_profiles([f.result() for f in futures])
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import glob
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,6 +28,7 @@ OPTIONAL = {"request_id": "VARCHAR", "model_version": "VARCHAR", "confidence": "
             "error": "VARCHAR"}  # read where the files have them, else NULL
 HIVE_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 MAGIC = b"PAR1"
+_LOCAL = threading.local()  # this thread's DuckDB connection (see connect)
 
 
 @dataclass(frozen=True)
@@ -145,11 +148,24 @@ def check_parquet(monitor: Monitor, files: Sequence[str]) -> None:
                              f"{', empty' if size == 0 else ', no PAR1 magic bytes'})")
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """A connection of one thread (shards run side by side in processes), times in UTC."""
-    conn = duckdb.connect(config={"threads": 1})
-    conn.execute("SET TimeZone = 'UTC'")
-    return conn
+@contextmanager
+def connect() -> Iterator[duckdb.DuckDBPyConnection]:
+    """This thread's DuckDB connection, opened once per thread and process (opening one takes
+    20-50 ms: a window's 24 shards would pay it 24 times): one DuckDB thread (shards run side by
+    side in processes), times in UTC. A query run on it ends any result still being read on it."""
+    if getattr(_LOCAL, "pid", None) != os.getpid():  # none yet, or the parent's in a forked worker
+        _LOCAL.conn = duckdb.connect(config={"threads": 1})
+        _LOCAL.conn.execute("SET TimeZone = 'UTC'")
+        _LOCAL.pid = os.getpid()
+    yield _LOCAL.conn
+
+
+def release() -> None:
+    """Close this thread's connection (a process about to fork must not hand a live DuckDB
+    database to its children: a forked worker hung on one)."""
+    if getattr(_LOCAL, "pid", None) == os.getpid():
+        _LOCAL.conn.close()
+    _LOCAL.pid = None
 
 
 def run(conn, monitor: Monitor, sql: str, params: list):

@@ -93,7 +93,8 @@ def world(tmp_path_factory):
     _copy(reference[[*KINDS, "prediction", "confidence", "label"]], root / "reference.parquet", None)
     monitor = Monitor(name="flights", modality="tabular",
                       reference=Source("file", path=str(root / "reference.parquet")),
-                      traffic=Source("parquet", path=str(root / "traffic")), features=KINDS, champion="v1", candidate="v2")
+                      traffic=Source("parquet", path=str(root / "traffic")), features=KINDS, champion="v1",
+                      candidate="v2")
     return {"root": root, "monitor": monitor, "reference": build_reference(monitor), "traffic": traffic}
 
 
