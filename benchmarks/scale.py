@@ -1,6 +1,6 @@
 """Scale: a window's profile from hourly Parquet shards, with 1 and 2 worker processes, against pandas.
 
-    python benchmarks/scale.py [--sizes 1M,10M,30M] [--workers 1,2] [--dir /tmp] [--no-pandas]
+    python benchmarks/scale.py [--sizes 1M,10M,30M] [--workers 1,2] [--repeats 3] [--dir /tmp] [--no-pandas]
 
 For each size a window of that many rows (one day of one model) is written by DuckDB SQL as a
 hive-partitioned lake (model=/day=/hour=, 24 hourly shards): 25 feature columns (20 numeric, 5
@@ -28,6 +28,7 @@ import os
 import pickle
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,8 +198,14 @@ def gb(n: float) -> str:
     return f"{n / GB:.2f} GB"
 
 
-def cell(r: dict) -> str:
-    return f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), {gb(r['peak_rss'])} ({gb(r['peak_pss'])})"
+def cell(runs: list[dict]) -> str:
+    """Median seconds (the range over repeats), median CPU seconds and the cores they kept busy,
+    and the largest peak of summed RSS (of summed PSS)."""
+    seconds, cpu = [r["seconds"] for r in runs], [r["cpu"] for r in runs]
+    spread = f" ({min(seconds):.1f}-{max(seconds):.1f})" if len(runs) > 1 else ""
+    return (f"{statistics.median(seconds):.1f} s{spread}, CPU {statistics.median(cpu):.1f} s "
+            f"({statistics.median(cpu) / statistics.median(seconds):.2f} cores), "
+            f"{gb(max(r['peak_rss'] for r in runs))} ({gb(max(r['peak_pss'] for r in runs))})")
 
 
 def agree(a: dict, b: dict) -> bool:
@@ -208,9 +215,10 @@ def agree(a: dict, b: dict) -> bool:
         for k, x in a["p_values"].items())
 
 
-def measure_size(size: str, base: Path, reference_path: Path, worker_counts: list[int], pandas: bool) -> list[str]:
-    """One line of the table: the window written, profiled sharded with each worker count and
-    whole with pandas (where it fits), and removed."""
+def measure_size(size: str, base: Path, reference_path: Path, worker_counts: list[int], pandas: bool,
+                 repeats: int) -> list[str]:
+    """One line of the table: the window written, profiled sharded with each worker count
+    (``repeats`` times) and once whole with pandas (where it fits), and removed."""
     n = SIZES[size]
     free, need_disk = shutil.disk_usage(base).free, 2 * n * BYTES_PER_ROW
     if free < need_disk:
@@ -223,26 +231,29 @@ def measure_size(size: str, base: Path, reference_path: Path, worker_counts: lis
         size_bytes = sum(f.stat().st_size for f in written)
         print(f"{size}: {len(written)} files, {gb(size_bytes)} written in {time.perf_counter() - started:.1f} s",
               flush=True)
-        results = {}
-        for w in worker_counts:
-            load = os.getloadavg()[0]
-            results[w] = measured("sharded", w, lake, reference_path)
-            print(f"  sharded, {w} worker(s): {cell(results[w])}; largest process (ru_maxrss) "
-                  f"{gb(max(results[w]['maxrss_self'], results[w]['maxrss_children']))}; load before {load:.1f}",
-                  flush=True)
-        first, last = results[worker_counts[0]], results[worker_counts[-1]]
-        line = [size, f"{len(written)} / {gb(size_bytes)}", *[cell(r) for r in results.values()],
-                f"{first['seconds'] / last['seconds']:.2f}x" if len(results) > 1 else "-"]
+        results: dict[int, list[dict]] = {w: [] for w in worker_counts}
+        for _ in range(repeats):  # alternated, so a busy minute of the machine hits every count alike
+            for w in worker_counts:
+                load = os.getloadavg()[0]
+                run_ = measured("sharded", w, lake, reference_path)
+                results[w].append(run_)
+                print(f"  sharded, {w} worker(s): {cell([run_])}; largest process (ru_maxrss) "
+                      f"{gb(max(run_['maxrss_self'], run_['maxrss_children']))}; load before {load:.1f}", flush=True)
+        first = results[worker_counts[0]][0]
+        last = results[worker_counts[-1]][0]
+        medians = {w: statistics.median(r["seconds"] for r in runs) for w, runs in results.items()}
+        line = [size, f"{len(written)} / {gb(size_bytes)}", *[cell(runs) for runs in results.values()],
+                f"{medians[worker_counts[0]] / medians[worker_counts[-1]]:.2f}x" if len(results) > 1 else "-"]
         need, available = n * FRAME_BYTES_PER_ROW, psutil.virtual_memory().available
-        same = "yes" if all(agree(r, first) for r in results.values()) else "NO: worker counts differ"
+        same = "yes" if all(agree(r, first) for runs in results.values() for r in runs) else "NO: runs differ"
         if not pandas:
             line.append("not run (--no-pandas)")
         elif need > available / 2:
             line.append(f"skipped: needs ~{gb(need)}, {gb(available)} available")
         else:
             whole = measured("pandas", 1, lake, reference_path)
-            print(f"  pandas, whole window: {cell(whole)}", flush=True)
-            line.append(cell(whole))
+            print(f"  pandas, whole window: {cell([whole])}", flush=True)
+            line.append(cell([whole]))
             same = same if agree(whole, last) else "NO: sharded and whole differ"
         drifted = sorted(k for k, v in last["verdicts"].items() if v != "ok")
         return [*line, same, f"{len(drifted)}: {', '.join(drifted)}"]
@@ -256,6 +267,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker process counts of the sharded runs")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the lakes are written (and removed)")
     parser.add_argument("--no-pandas", action="store_true", help="skip the unsharded pandas runs")
+    parser.add_argument("--repeats", type=int, default=1, help="sharded runs per worker count (median shown)")
     parser.add_argument("--run", choices=["sharded", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--reference", type=Path, help=argparse.SUPPRESS)
@@ -282,8 +294,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="scale-") as tmp:
         reference_path = Path(tmp) / "reference.pkl"
         in_child("--reference", str(reference_path))
-        lines = [measure_size(size, Path(tmp), reference_path, worker_counts, not args.no_pandas) for size in sizes]
-    print("\nseconds of profile + compare (CPU seconds of the run's processes), peak summed RSS (peak summed PSS)\n")
+        lines = [measure_size(size, Path(tmp), reference_path, worker_counts, not args.no_pandas, args.repeats)
+                 for size in sizes]
+    print("\nseconds of profile + compare (median, range over --repeats), CPU seconds of the run's processes and the\n"
+          "cores they kept busy (CPU / seconds: under 2 with 2 workers when the machine has other work), peak summed\n"
+          "RSS (peak summed PSS)\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for line in lines:
