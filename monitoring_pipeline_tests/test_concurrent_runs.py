@@ -103,3 +103,27 @@ def test_every_step_that_writes_the_warehouse_is_in_the_pool():
             if "warehouse" in getattr(op, "required_resource_keys", set()) and op.pool != WAREHOUSE_POOL:
                 outside.add(op.name)
     assert outside == set(OUTSIDE_THE_POOL)
+
+
+def test_a_step_waiting_for_the_pool_sleeps_until_its_next_check(tmp_path):
+    """Dagster 1.13.27 answers 0 s for a step waiting for a slot, so the in-process executor spins
+    (defs/pool_wait.py): with the package loaded, it waits until its next check, about 1 s."""
+    import time
+
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+    from dagster._core.test_utils import create_run_for_test
+
+    import monitoring_pipeline.defs.resources  # noqa: F401 (what every code location of the project imports)
+
+    with instance(new_home(tmp_path / "home")) as inst:
+        holder, waiter = create_run_for_test(inst, job_name="a"), create_run_for_test(inst, job_name="b")
+        with InstanceConcurrencyContext(inst, holder) as first, InstanceConcurrencyContext(inst, waiter) as second:
+            assert first.claim("warehouse", "write")
+            assert not second.claim("warehouse", "write")  # the limit of 1 (data/dagster_home/dagster.yaml)
+            assert second.has_pending_claims()
+            assert 0.5 < second.interval_to_next_pending_claim_check() <= 1.0
+            first.free_step("write")
+            time.sleep(second.interval_to_next_pending_claim_check())
+            assert second.claim("warehouse", "write")  # the freed slot, at its next check
+            second.free_step("write")
+        assert inst.event_log_storage.get_concurrency_info("warehouse").claimed_slots == []

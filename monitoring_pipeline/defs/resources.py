@@ -7,6 +7,7 @@ import dagster as dg
 from monitoring_pipeline.lib.settings import warehouse
 from monitoring_pipeline.storage import Warehouse
 
+from . import pool_wait  # noqa: F401 (a run waiting for the pool sleeps instead of spinning: see the module)
 from .partitions import register_run_day
 
 if TYPE_CHECKING:  # psycopg is imported only when the warehouse is PostgreSQL
