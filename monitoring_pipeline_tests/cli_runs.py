@@ -152,8 +152,7 @@ def result_tables(warehouse: str) -> list[str]:
 
 
 def partition_counts(warehouse: str) -> dict[tuple[str, str, str], int]:
-    """Rows per (table, asset_key, partition_key) of every result table, and of the runs table
-    (per Dagster run: one row each)."""
+    """Rows per (table, asset_key, partition_key) of every result table."""
     wh = open_warehouse(warehouse)
     counts = {}
     for table in result_tables(warehouse):

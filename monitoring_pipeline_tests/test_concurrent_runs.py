@@ -10,6 +10,7 @@ The Dagster instance is SQLite under a fresh DAGSTER_HOME, initialised before th
 
 import pytest
 
+from monitoring_pipeline.storage import open_warehouse
 from monitoring_pipeline_tests.cli_runs import (MODEL, content, instance, new_home, overlaps, partition_counts, pooled,
                                                 run, start, step_intervals)
 from monitoring_pipeline_tests.warehouses import needs_postgres
@@ -38,9 +39,9 @@ def one_after_another(tmp_path_factory):
 
 def check_same_rows(warehouse, expected):
     counts = partition_counts(warehouse)
-    missing = {k: v for k, v in expected["counts"].items() if counts.get(k) != v}
+    differ = {k: (counts.get(k), v) for k, v in expected["counts"].items() if counts.get(k) != v}
     extra = {k: v for k, v in counts.items() if k not in expected["counts"]}
-    assert not missing and not extra, f"rows differ from the runs one after another: {missing=} {extra=}"
+    assert not differ and not extra, f"rows differ from the runs one after another: {differ=} {extra=}"
     windows = {k[2] for k in counts if k[0] == "ml_drift_history"}
     assert windows == {f"{day}|{MODEL}" for day in DAYS}
     got = content(warehouse)
@@ -48,19 +49,22 @@ def check_same_rows(warehouse, expected):
         assert got[table] == rows, f"{table}: the concurrent runs' results differ from the sequential runs'"
 
 
-def check_runs_succeeded(home, outputs):
+def check_runs_succeeded(home, warehouse, outputs):
     failed = [out[-3000:] for code, out in outputs if code != 0]
     assert not failed, failed[0]
     with instance(home) as inst:
-        statuses = [r.dagster_run.status.value for r in inst.get_run_records()]
-    assert statuses == ["SUCCESS"] * len(DAYS)
+        runs = {r.dagster_run.run_id: r.dagster_run.status.value for r in inst.get_run_records()}
+    assert list(runs.values()) == ["SUCCESS"] * len(DAYS)
+    # the warehouse's runs table: one row per Dagster run, none lost or doubled by the race
+    recorded = open_warehouse(warehouse).read("SELECT dagster_run_id FROM runs")["dagster_run_id"]
+    assert sorted(recorded) == sorted(runs)
 
 
 def test_eight_runs_at_once_on_duckdb_take_turns_through_the_pool(tmp_path, one_after_another):
     home = new_home(tmp_path / "home")
     warehouse = str(tmp_path / "w.duckdb")
     outputs = at_once(home, warehouse)
-    check_runs_succeeded(home, outputs)
+    check_runs_succeeded(home, warehouse, outputs)
     # The pool did the serializing: steps waited for it, and no two steps that write the
     # warehouse ran at the same time in two runs (Dagster's own event times).
     assert sum(out.count(BLOCKED) for _, out in outputs) > 0
@@ -76,7 +80,7 @@ def test_eight_runs_at_once_on_duckdb_take_turns_through_the_pool(tmp_path, one_
 def test_eight_runs_at_once_on_postgres_write_together(tmp_path, postgres_url, one_after_another):
     home = new_home(tmp_path / "home", pool_limit=len(DAYS))
     outputs = at_once(home, postgres_url)
-    check_runs_succeeded(home, outputs)
+    check_runs_succeeded(home, postgres_url, outputs)
     assert sum(out.count(BLOCKED) for _, out in outputs) == 0  # one step per run: 8 slots never run out
     writers = pooled(step_intervals(home))
     assert len(writers) >= len(DAYS) * 10 and overlaps(writers)  # steps of different runs wrote at the same time
