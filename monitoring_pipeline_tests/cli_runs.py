@@ -32,7 +32,7 @@ def run_env(home: Path, warehouse: str, **extra: str) -> dict:
 def new_home(home: Path, pool_limit: int | None = None) -> Path:
     """A DAGSTER_HOME with the embedded default's dagster.yaml (the warehouse pool limited to 1),
     initialised before any run starts on it; ``pool_limit`` sets the pool's limit as
-    deploy/README.md says a PostgreSQL warehouse does (`dagster instance concurrency set warehouse N`)."""
+    configs/deploy/README.md says a PostgreSQL warehouse does (`dagster instance concurrency set warehouse N`)."""
     from monitoring_pipeline_tests.dagster_home import init_dagster_home
 
     home.mkdir(parents=True)
@@ -46,12 +46,12 @@ def new_home(home: Path, pool_limit: int | None = None) -> Path:
 
 
 def instance_yaml(dagster_db_url: str) -> str:
-    """deploy/dagster.yaml with its storage on the database at ``dagster_db_url`` (everything else,
+    """configs/deploy/dagster.yaml with its storage on the database at ``dagster_db_url`` (everything else,
     the queue, the pool limit, retries and run monitoring, as in production)."""
     import yaml
 
-    config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    # the driver deploy/dagster.yaml names (scheme postgresql+psycopg2), in the URL
+    config = yaml.safe_load((ROOT / "configs" / "deploy" / "dagster.yaml").read_text())
+    # the driver configs/deploy/dagster.yaml names (scheme postgresql+psycopg2), in the URL
     url = dagster_db_url.replace("postgresql://", f"{config['storage']['postgres']['postgres_db']['scheme']}://", 1)
     config["storage"] = {"postgres": {"postgres_url": url}}
     return yaml.safe_dump(config, sort_keys=False)

@@ -1,10 +1,10 @@
-"""deploy/'s example configs, each loaded through Dagster's own config schema, so a typo fails here.
+"""configs/deploy/'s example configs, each loaded through Dagster's own config schema, so a typo fails here.
 
 Nothing is started: an instance yaml is checked by Dagster's instance loader (the top level and
 its rules, e.g. ``concurrency: runs`` beside a run coordinator's own ``max_concurrent_runs``)
 and then each configurable class in it (storage, run coordinator, run launcher) against that
 class's ``config_type``, as ``DagsterInstance`` would when it builds them; a run config is
-checked against the job of deploy/definitions.py on that executor (``validate_run_config``) and
+checked against the job of configs/deploy/definitions.py on that executor (``validate_run_config``) and
 against the executor's own ``config_schema``. The misspelled-key tests show that each of these
 checks rejects a typo.
 """
@@ -22,7 +22,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.instance.ref import InstanceRef
 
 ROOT = Path(__file__).resolve().parents[1]
-DEPLOY = ROOT / "deploy"
+DEPLOY = ROOT / "configs" / "deploy"
 INSTANCES = [DEPLOY / "dagster.yaml", DEPLOY / "k8s" / "dagster.yaml", ROOT / "data" / "dagster_home" / "dagster.yaml"]
 RUN_CONFIGS = {"multiprocess": DEPLOY / "local" / "run_config.yaml", "k8s": DEPLOY / "k8s" / "run_config.yaml",
                "celery": DEPLOY / "celery" / "run_config.yaml"}
@@ -181,7 +181,7 @@ def test_the_celery_worker_reads_the_same_file():
 
 
 def test_the_production_instance_derives_a_test_instance(tmp_path):
-    """The dagster.yaml the PostgreSQL instance test runs on is deploy/dagster.yaml with only the
+    """The dagster.yaml the PostgreSQL instance test runs on is configs/deploy/dagster.yaml with only the
     server changed (cli_runs.instance_yaml)."""
     from monitoring_pipeline_tests.cli_runs import instance_yaml
 

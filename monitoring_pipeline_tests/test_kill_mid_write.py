@@ -8,7 +8,7 @@ one storage function's transaction do its work (DELETE + INSERT, or the referenc
 writes) and then wait, open, until the test kills the process group.
 
 A killed run never gives back the warehouse pool slot its step held; the daemon's run monitoring
-does that in production (deploy/dagster.yaml: ``free_slots_after_run_end_seconds``), and the test
+does that in production (configs/deploy/dagster.yaml: ``free_slots_after_run_end_seconds``), and the test
 does what it would: marks the run failed and frees its slots.
 """
 

@@ -1,10 +1,10 @@
 """The production setup end to end: monitoring_job and closed_loop_job through the real
 ``dagster job execute`` with the Dagster instance on PostgreSQL (dagster-postgres, a dagster.yaml
-derived from deploy/dagster.yaml) AND the warehouse on PostgreSQL give the same results as the
+derived from configs/deploy/dagster.yaml) AND the warehouse on PostgreSQL give the same results as the
 embedded default (SQLite under DAGSTER_HOME, a DuckDB warehouse): the same drift verdicts,
 metrics, comparisons, alerts, artifacts, registry stages and retraining decisions.
 
-The instance and the warehouse are two databases of the same throwaway server, as deploy/README.md
+The instance and the warehouse are two databases of the same throwaway server, as configs/deploy/README.md
 advises (Dagster's tables never share the warehouse's database).
 """
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # psycopg is imported only when the warehouse is PostgreSQL
 
 # The Dagster concurrency pool of every step that writes the warehouse. DuckDB lets one process
 # write a file, so the embedded default's instance limits it to 1 (data/dagster_home/dagster.yaml);
-# a PostgreSQL warehouse takes many writers and lifts it (deploy/README.md). A step that starts
+# a PostgreSQL warehouse takes many writers and lifts it (configs/deploy/README.md). A step that starts
 # child runs in its own process (closed_loop_job's run_story) stays out of it: its children would
 # wait for the slot it held.
 WAREHOUSE_POOL = "warehouse"

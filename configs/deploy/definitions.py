@@ -2,8 +2,8 @@
 
 The package's jobs run in process (one step after the other: the embedded DuckDB warehouse
 takes one writer). A deployment that spreads steps over processes, pods or Celery workers
-loads this code location instead (``dagster api grpc -f deploy/definitions.py``, or
-``python_file: deploy/definitions.py`` in a workspace) and gives the executor its settings in
+loads this code location instead (``dagster api grpc -f configs/deploy/definitions.py``, or
+``python_file: configs/deploy/definitions.py`` in a workspace) and gives the executor its settings in
 the run config (``execution: config: ...``, examples beside this file):
 
 - ``in_process``: the package's own jobs, unchanged;
