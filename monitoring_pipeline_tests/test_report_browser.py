@@ -36,7 +36,7 @@ def text_of(dom: str) -> str:
 
 
 def test_the_report_renders_in_chromium_with_every_image_loaded(tmp_path):
-    wh = monitored_warehouse(tmp_path)
+    wh = monitored_warehouse(tmp_path, str(tmp_path / "warehouse.duckdb"))  # the browser test needs one backend
     report = write_report(wh, MODEL, DRIFTED, key(DRIFTED), root=tmp_path / "reports")
     images = report.path.read_text().count("<img ")
     dom = dump_dom(report.path, tmp_path / "profile")
