@@ -11,6 +11,8 @@ import math
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -42,11 +44,31 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+_THREAD_CAP: ContextVar[int | None] = ContextVar("profile_threads", default=None)
+
+
 def _cpus() -> int:
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    cap = _THREAD_CAP.get()
+    return cpus if cap is None else max(1, min(cpus, cap))
+
+
+@contextmanager
+def profile_threads(n: int):
+    """Tabular columns are profiled on at most ``n`` threads inside the block (by default on as
+    many as there are cores). A caller that already runs one profile per core, as the shard
+    workers of a Parquet lake window do, asks for 1: a process's threads would otherwise compete
+    with the other processes' for the same cores."""
+    if n < 1:
+        raise ValueError(f"profile_threads needs at least 1 thread, got {n}")
+    token = _THREAD_CAP.set(n)
+    try:
+        yield
+    finally:
+        _THREAD_CAP.reset(token)
 
 
 def _ref_summary(reference, name, kind):

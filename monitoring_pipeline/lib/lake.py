@@ -10,7 +10,7 @@ where the files have them (:mod:`.lake_files` reads them).
 A window (a day x a model) is cut into shards: one per ``hour=`` folder of the day (``model=``
 and ``day=`` folders prune the files), one per file in a hive lake without hours, one per hour of
 the timestamp in a plain glob. A shard is profiled alone against the stored reference, in batches
-of at most ``BATCH_ROWS`` rows (its memory is bounded whatever its size; text columns of
+of at most ``BATCH_ROWS`` rows on one core (its memory is bounded whatever its size; text columns of
 categorical features are counted by DuckDB and never become Python strings), and the shard
 profiles merge into the window's (:func:`core.profiles.merge_profiles`: counts, sums and moments
 exactly, percentiles within one bin). Dagster fans the shards out (``defs``); :func:`profile_window`
@@ -36,6 +36,7 @@ import pandas as pd
 from monitoring_pipeline.core import DatasetProfile, compute_dataset_profile, merge_profiles
 from monitoring_pipeline.core.categorical import CategoricalSummary
 from monitoring_pipeline.core.embedding import one_thread
+from monitoring_pipeline.core.modalities import profile_threads
 
 from . import lake_files as files
 from .lake_files import OPTIONAL, Shard
@@ -121,7 +122,8 @@ def profile_shard(monitor: Monitor, shard: Shard, window, reference, features: S
     """
     if shard.start < window.start or shard.end > window.end:
         raise ValueError(f"shard {shard.label} [{shard.start}, {shard.end}) is not in window {window.partition_key}")
-    with files.connect() as conn, one_thread():  # BLAS threads spin against the other workers
+    # one core per shard: BLAS's and the column profiler's threads would compete with the other workers'
+    with files.connect() as conn, one_thread(), profile_threads(1):
         columns = files.schema(monitor, shard.files, shard.hive, conn)
         present = [f for f in features if f in columns]
         if features and not present:

@@ -309,3 +309,32 @@ def test_every_pandas_column_type_keeps_its_meaning():
     assert p.unsupported == {"blob": "bytes"}
     again = DatasetProfile.from_dict(json.loads(json.dumps(p.to_dict(), allow_nan=False)))
     assert again == p
+
+
+def test_profile_threads_caps_the_column_threads_and_changes_no_number(monkeypatch):
+    import threading
+
+    from monitoring_pipeline.core import modalities
+
+    monkeypatch.setattr(modalities.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    df = frame(np.random.default_rng(3), 4000)
+    seen = set()
+    real = modalities.NumericSummary.from_array
+
+    def spy(*args, **kwargs):
+        seen.add(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(modalities.NumericSummary, "from_array", spy)
+    threaded = compute_dataset_profile(df, "tabular")
+    assert modalities._cpus() == 4 and threading.get_ident() not in seen  # a pool's threads profiled them
+    seen.clear()
+    with modalities.profile_threads(1):
+        assert modalities._cpus() == 1
+        single = compute_dataset_profile(df, "tabular")
+    assert seen == {threading.get_ident()}  # on the caller's thread alone
+    assert modalities._cpus() == 4  # the cap ends with the block
+    assert single.to_dict() == threaded.to_dict()
+    with pytest.raises(ValueError, match="at least 1"):
+        with modalities.profile_threads(0):
+            pass
