@@ -13,10 +13,10 @@ names it as wrong_type), and columns the reference does not have are not listed.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from .profiles import UNSUPPORTED, DatasetProfile
-from .quality import DEFAULT_RANGE_MARGIN, QualityResult, valid_range
+from .quality import (DEFAULT_RANGE_MARGIN, QualityResult, check_bounds, empty_window, freshness, missing_column,
+                      not_monitored, share_findings, unparsed_times, unseen_categories, unsupported_values,
+                      valid_range)
 
 
 def _range_finding(name: str, summary, reference: DatasetProfile, declared, margin: float) -> list[dict]:
@@ -36,10 +36,7 @@ def _range_finding(name: str, summary, reference: DatasetProfile, declared, marg
 def _freshness(name: str, summary, as_of) -> list[dict]:
     if as_of is None or summary.last is None:
         return []
-    lag = float(pd.Timestamp(as_of).timestamp()) - summary.last
-    return [{"type": "freshness", "feature": name, "failed": False, "lag_hours": lag / 3600,
-             "newest": pd.Timestamp(summary.last, unit="s", tz="UTC").isoformat(),
-             "message": f"{name}: newest value {lag / 3600:.1f} h before the window's end"}]
+    return [freshness(name, summary.last, as_of)]
 
 
 def _unseen(name: str, summary, reference_summary, n_rows: int) -> list[dict]:
@@ -50,9 +47,7 @@ def _unseen(name: str, summary, reference_summary, n_rows: int) -> list[dict]:
     count = sum(unseen.values()) + summary.other
     if not count:
         return []
-    return [{"type": "unseen_categories", "feature": name, "failed": False, "share": count / n_rows,
-             "examples": sorted(unseen)[:5],
-             "message": f"{name}: {count} values in categories the reference never had"}]
+    return [unseen_categories(name, count, count / n_rows, list(unseen))]
 
 
 def profile_quality(
@@ -67,27 +62,21 @@ def profile_quality(
 ) -> QualityResult:
     """Check a tabular window's profile against the reference profile, as
     :func:`.quality.check_window_quality` checks its frame (same options, same finding types)."""
-    for bound, value in (("max_missing_share", max_missing_share), ("max_infinite_share", max_infinite_share)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{bound} must be between 0 and 1")
+    check_bounds(max_missing_share, max_infinite_share)
     if window.modality != "tabular" or reference.modality != "tabular":
         raise ValueError(f"profile_quality judges tabular profiles, got {window.modality} and {reference.modality}")
     ranges = ranges or {}
     if window.n_rows == 0:
-        return QualityResult(False, 0, [{"type": "empty_window", "feature": None, "failed": True,
-                                         "message": "the window has no rows"}])
+        return QualityResult(False, 0, [empty_window()])
     findings: list[dict] = []
     for name, ref in reference.features.items():
         dtype = window.dtypes.get(name, "")
         if dtype.startswith(UNSUPPORTED):
-            found = dtype[len(UNSUPPORTED):]
-            findings.append({"type": "unsupported_type", "feature": name, "failed": True, "value_type": found,
-                             "message": f"{name}: holds {found} values where the reference had {ref.kind} ones"})
+            findings.append(unsupported_values(name, dtype[len(UNSUPPORTED):], ref.kind))
             continue
         summary = window.features.get(name)
         if summary is None:
-            findings.append({"type": "missing_column", "feature": name, "failed": True,
-                             "message": f"{name} is missing from the window"})
+            findings.append(missing_column(name))
             continue
         if summary.kind != ref.kind:
             findings.append({"type": "wrong_type", "feature": name, "failed": True,
@@ -99,21 +88,12 @@ def profile_quality(
             infinite = summary.infinite_share
         elif summary.kind == "datetime":
             if summary.n_unparsed:
-                findings.append({"type": "wrong_type", "feature": name, "failed": True, "count": summary.n_unparsed,
-                                 "message": f"{name}: {summary.n_unparsed} values are not times"})
+                findings.append(unparsed_times(name, summary.n_unparsed))
             findings += _freshness(name, summary, as_of)
         else:
             findings += _unseen(name, summary, ref, summary.n_rows)
-        missing = summary.missing_share
-        if missing > max_missing_share:
-            findings.append({"type": "missing_values", "feature": name, "failed": True, "share": missing,
-                             "message": f"{name}: {missing:.1%} missing, above the {max_missing_share:.1%} bound"})
-        if infinite > max_infinite_share:
-            count = summary.n_infinite
-            findings.append({"type": "infinite_values", "feature": name, "failed": True, "share": infinite,
-                             "count": count, "message": f"{name}: {count} infinite values ({infinite:.1%}), "
-                                                        f"above the {max_infinite_share:.1%} bound"})
-    for name, type_name in reference.unsupported.items():
-        findings.append({"type": "unsupported_type", "feature": name, "failed": False, "value_type": type_name,
-                         "message": f"{name}: {type_name} values are not monitored (no distribution to compare)"})
+        findings += share_findings(name, summary.missing_share, infinite,
+                                   summary.n_infinite if summary.kind == "numeric" else 0, max_missing_share,
+                                   max_infinite_share)
+    findings += not_monitored(reference)
     return QualityResult(not any(f["failed"] for f in findings), window.n_rows, findings)

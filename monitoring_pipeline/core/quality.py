@@ -53,6 +53,66 @@ def valid_range(reference: DatasetProfile, name: str, declared=None, margin: flo
     return float(low), float(high)
 
 
+# --- findings: one builder per type, shared with profile_quality (a frame and a profile say the same) ---
+
+def check_bounds(max_missing_share: float, max_infinite_share: float) -> None:
+    for bound, value in (("max_missing_share", max_missing_share), ("max_infinite_share", max_infinite_share)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{bound} must be between 0 and 1")
+
+
+def empty_window() -> dict:
+    return {"type": "empty_window", "feature": None, "failed": True, "message": "the window has no rows"}
+
+
+def missing_column(name: str) -> dict:
+    return {"type": "missing_column", "feature": name, "failed": True, "message": f"{name} is missing from the window"}
+
+
+def unsupported_values(name: str, found: str, kind: str) -> dict:
+    return {"type": "unsupported_type", "feature": name, "failed": True, "value_type": found,
+            "message": f"{name}: holds {found} values where the reference had {kind} ones"}
+
+
+def not_monitored(reference: DatasetProfile) -> list[dict]:
+    """The reference's columns whose values have no distribution to compare (reported, not failed)."""
+    return [{"type": "unsupported_type", "feature": name, "failed": False, "value_type": type_name,
+             "message": f"{name}: {type_name} values are not monitored (no distribution to compare)"}
+            for name, type_name in reference.unsupported.items()]
+
+
+def unparsed_times(name: str, count: int) -> dict:
+    return {"type": "wrong_type", "feature": name, "failed": True, "count": count,
+            "message": f"{name}: {count} values are not times"}
+
+
+def freshness(name: str, newest: float, as_of) -> dict:
+    """How long before ``as_of`` a time column's newest value (epoch seconds) lies."""
+    lag = float(pd.Timestamp(as_of).timestamp()) - newest
+    return {"type": "freshness", "feature": name, "failed": False, "lag_hours": lag / 3600,
+            "newest": pd.Timestamp(newest, unit="s", tz="UTC").isoformat(),
+            "message": f"{name}: newest value {lag / 3600:.1f} h before the window's end"}
+
+
+def unseen_categories(name: str, count: int, share: float, examples: list) -> dict:
+    return {"type": "unseen_categories", "feature": name, "failed": False, "share": share,
+            "examples": sorted(examples)[:5], "message": f"{name}: {count} values in categories the reference never had"}
+
+
+def share_findings(name: str, missing: float, infinite: float, n_infinite: int, max_missing_share: float,
+                   max_infinite_share: float) -> list[dict]:
+    """Missing and infinite shares above their bounds."""
+    found = []
+    if missing > max_missing_share:
+        found.append({"type": "missing_values", "feature": name, "failed": True, "share": missing,
+                      "message": f"{name}: {missing:.1%} missing, above the {max_missing_share:.1%} bound"})
+    if infinite > max_infinite_share:
+        found.append({"type": "infinite_values", "feature": name, "failed": True, "share": infinite,
+                      "count": n_infinite, "message": f"{name}: {n_infinite} infinite values ({infinite:.1%}), "
+                                                      f"above the {max_infinite_share:.1%} bound"})
+    return found
+
+
 def _numeric_findings(name, values, reference, declared, margin) -> tuple[list[dict], np.ndarray]:
     """Findings of a numeric column, and its values as float64 in the profile's units."""
     findings = []
@@ -84,15 +144,10 @@ def _time_findings(name, values, as_of) -> tuple[list[dict], np.ndarray]:
     findings = []
     stamps, unparsed = as_timestamps(values)
     if unparsed:
-        findings.append({"type": "wrong_type", "feature": name, "failed": True, "count": unparsed,
-                         "message": f"{name}: {unparsed} values are not times"})
+        findings.append(unparsed_times(name, unparsed))
     present = stamps.dropna()
     if as_of is not None and not present.empty:
-        newest = float(epoch_seconds(present).max())
-        lag = float(pd.Timestamp(as_of).timestamp()) - newest
-        findings.append({"type": "freshness", "feature": name, "failed": False, "lag_hours": lag / 3600,
-                         "newest": pd.Timestamp(newest, unit="s", tz="UTC").isoformat(),
-                         "message": f"{name}: newest value {lag / 3600:.1f} h before the window's end"})
+        findings.append(freshness(name, float(epoch_seconds(present).max()), as_of))
     return findings, values.isna().to_numpy()
 
 
@@ -104,9 +159,7 @@ def _categorical_findings(name, values, summary) -> list[dict]:
     unseen = labels[~labels.isin(known)]
     if not len(unseen):
         return []
-    return [{"type": "unseen_categories", "feature": name, "failed": False,
-             "share": len(unseen) / len(values), "examples": sorted(unseen.unique().tolist())[:5],
-             "message": f"{name}: {len(unseen)} values in categories the reference never had"}]
+    return [unseen_categories(name, len(unseen), len(unseen) / len(values), unseen.unique().tolist())]
 
 
 def check_window_quality(
@@ -127,15 +180,11 @@ def check_window_quality(
     counted apart from missing ones and fail above ``max_infinite_share`` (by
     default any infinite value fails). ``as_of``, the window's end, dates the
     freshness of time columns."""
-    for bound, value in (("max_missing_share", max_missing_share), ("max_infinite_share", max_infinite_share)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{bound} must be between 0 and 1")
+    check_bounds(max_missing_share, max_infinite_share)
     ranges = ranges or {}
     findings: list[dict] = []
     if len(window) == 0:
-        findings.append({"type": "empty_window", "feature": None, "failed": True,
-                         "message": "the window has no rows"})
-        return QualityResult(False, 0, findings)
+        return QualityResult(False, 0, [empty_window()])
     columns = {str(c): c for c in window.columns}
     extra = sorted(set(columns) - set(reference.features) - set(reference.unsupported)
                    - {str(c) for c in known_columns})
@@ -144,15 +193,12 @@ def check_window_quality(
                          "message": f"{len(extra)} columns the reference does not have: {', '.join(extra[:5])}"})
     for name, summary in reference.features.items():
         if name not in columns:
-            findings.append({"type": "missing_column", "feature": name, "failed": True,
-                             "message": f"{name} is missing from the window"})
+            findings.append(missing_column(name))
             continue
         values = window[columns[name]]
         found = unsupported_type(values)
         if found is not None:
-            findings.append({"type": "unsupported_type", "feature": name, "failed": True, "value_type": found,
-                             "message": f"{name}: holds {found} values where the reference had "
-                                        f"{summary.kind} ones"})
+            findings.append(unsupported_values(name, found, summary.kind))
             continue
         infinite = 0.0
         if summary.kind == "numeric":
@@ -164,15 +210,7 @@ def check_window_quality(
         else:
             found, missing = _categorical_findings(name, values, summary), float(values.isna().mean())
         findings.extend(found)
-        if missing > max_missing_share:
-            findings.append({"type": "missing_values", "feature": name, "failed": True, "share": missing,
-                             "message": f"{name}: {missing:.1%} missing, above the {max_missing_share:.1%} bound"})
-        if infinite > max_infinite_share:
-            count = int(round(infinite * len(values)))
-            findings.append({"type": "infinite_values", "feature": name, "failed": True, "share": infinite,
-                             "count": count, "message": f"{name}: {count} infinite values ({infinite:.1%}), "
-                                                        f"above the {max_infinite_share:.1%} bound"})
-    for name, type_name in reference.unsupported.items():
-        findings.append({"type": "unsupported_type", "feature": name, "failed": False, "value_type": type_name,
-                         "message": f"{name}: {type_name} values are not monitored (no distribution to compare)"})
+        findings += share_findings(name, missing, infinite, int(round(infinite * len(values))), max_missing_share,
+                                   max_infinite_share)
+    findings += not_monitored(reference)
     return QualityResult(not any(f["failed"] for f in findings), len(window), findings)

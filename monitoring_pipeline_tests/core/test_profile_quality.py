@@ -9,16 +9,7 @@ from monitoring_pipeline.core.profile_quality import profile_quality
 from monitoring_pipeline.core.profiles import DatasetProfile
 from monitoring_pipeline.core.quality import check_window_quality
 
-RNG = np.random.default_rng(0)
-REFERENCE_FRAME = pd.DataFrame({"age": RNG.normal(40, 10, 2000), "income": RNG.lognormal(10, 1, 2000),
-                                "city": RNG.choice(["paris", "lyon", "nice"], 2000)})
-REFERENCE = compute_dataset_profile(REFERENCE_FRAME, "tabular")
-
-
-def window(n=200, seed=1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"age": rng.normal(40, 10, n), "income": rng.lognormal(10, 1, n),
-                         "city": rng.choice(["paris", "lyon", "nice"], n)})
+from .quality_data import REFERENCE, window
 
 
 def sharded(frame: pd.DataFrame, shards=3) -> DatasetProfile:
