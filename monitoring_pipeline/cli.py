@@ -37,7 +37,7 @@ import pandas as pd
 from monitoring_pipeline.lib.settings import warehouse_path
 from monitoring_pipeline.lib.trust import trust_checkpoint
 from monitoring_pipeline.storage import Warehouse, WarehouseError, open_warehouse
-from monitoring_pipeline.storage.dialect import is_database_error
+from monitoring_pipeline.storage.dialect import database_errors
 from monitoring_pipeline.storage.schema import LATEST
 from monitoring_pipeline.storage.results import acknowledge_alert, alert_history, open_alerts, resolve_alert
 
@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                                          and args.action == "list", create=False))
     except WarehouseError as error:
         print(f"monitoring-pipeline: {error}", file=sys.stderr)
-    except Exception as error:
-        if not is_database_error(error):
-            raise
+    except database_errors() as error:
         print(f"monitoring-pipeline: {WarehouseError(path, str(error))}", file=sys.stderr)  # a query failed on it
     return 1
 

@@ -136,9 +136,10 @@ def is_bad_value(error: BaseException) -> bool:
         or (_sqlstate(error) or "").startswith("22")
 
 
-def is_database_error(error: BaseException) -> bool:
-    """Any error of either engine."""
+def database_errors() -> tuple[type[BaseException], ...]:
+    """Every error class either engine raises, for an ``except`` clause (``except database_errors():``):
+    the engines are imported when an error is being matched, not when this module is."""
     import duckdb
+    import psycopg
 
-    return isinstance(error, duckdb.Error) or _sqlstate(error) is not None or type(error).__module__.startswith(
-        "psycopg")
+    return duckdb.Error, psycopg.Error

@@ -40,7 +40,7 @@ from psycopg.types.string import TextLoader
 
 from .dialect import POSTGRES, is_conflict, placeholders
 from .schema import LATEST, migrate
-from .warehouse import WarehouseError, redact
+from .warehouse import WarehouseError, in_transaction, redact
 
 _migrated: set[str] = set()
 _migrate_guard = threading.Lock()
@@ -348,15 +348,7 @@ class PostgresWarehouse:
         while True:
             try:
                 with self.connect() as conn:
-                    conn.execute("BEGIN TRANSACTION")
-                    try:
-                        result = work(conn)
-                        conn.execute("COMMIT")
-                        return result
-                    except BaseException:
-                        with suppress(psycopg.Error):  # the original error is what matters
-                            conn.execute("ROLLBACK")
-                        raise
+                    return in_transaction(conn, work, psycopg.Error)
             except psycopg.errors.UniqueViolation:
                 unique_retries += 1
                 if unique_retries > _UNIQUE_RETRIES or time.monotonic() > deadline:

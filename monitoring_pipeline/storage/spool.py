@@ -27,14 +27,14 @@ import os
 import random
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from .dialect import is_bad_value, is_conflict, is_database_error
+from .dialect import database_errors, is_bad_value, is_conflict
 from .traffic import insert_new_inferences, insert_new_labels
 from .warehouse import Warehouse, WarehouseError, open_warehouse
 
@@ -233,11 +233,8 @@ def _ingest(conn, header: dict, rows: list[dict]) -> int | None:
             conn.execute("COMMIT")
             return inserted
         except BaseException as error:
-            try:
+            with suppress(*database_errors()):  # the original error is what matters
                 conn.execute("ROLLBACK")
-            except Exception as failed:  # the original error is what matters
-                if not is_database_error(failed):
-                    raise
             if not (is_conflict(error) and attempt < CONFLICT_RETRIES):
                 raise
         time.sleep(0.05 + random.random() * 0.2)
@@ -310,9 +307,7 @@ def drain_forever(spool: Path | str, warehouse: Path | str, *, timeout: float, i
             continue
         try:
             counts = drain(wh, spool)
-        except Exception as error:  # the batches stay in the spool
-            if not isinstance(error, (WarehouseError, OSError)) and not is_database_error(error):
-                raise
+        except (WarehouseError, OSError, *database_errors()) as error:  # the batches stay in the spool
             log.warning("spool drain postponed: %s", " ".join(str(error).split()))
             continue
         log.info("spool drained: %s", counts.as_dict())

@@ -9,12 +9,12 @@ A window is a DataFrame with one row per prediction: ``ts``, ``request_id``,
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 
 import pandas as pd
 
-from .dialect import is_database_error
+from .dialect import database_errors
 from .warehouse import Warehouse
 
 LOG_COLUMNS = ["ts", "model_name", "model_version", "request_id", "input_hash", "features", "prediction",
@@ -89,11 +89,8 @@ def _registered(conn, name: str, frame: pd.DataFrame):
     try:
         yield
     finally:
-        try:
+        with suppress(*database_errors()):  # after a failed statement the transaction is aborted: that error matters
             conn.unregister(name)
-        except Exception as error:  # after a failed statement the transaction is aborted; that error matters
-            if not is_database_error(error):
-                raise
 
 
 def insert_new_inferences(conn, rows: pd.DataFrame) -> int:

@@ -91,6 +91,22 @@ def _is_file_error(error: BaseException) -> bool:
     return isinstance(error, _FILE_ERRORS) or type(error) is duckdb.Error
 
 
+def in_transaction(conn, work, rollback_errors: type[BaseException]):
+    """``work(conn)`` in one transaction on ``conn`` (DuckDB's or :mod:`.postgres`'s): committed
+    when it returns, rolled back when anything escapes it, a ``KeyboardInterrupt`` included. A
+    rollback that fails with ``rollback_errors`` is passed over: the error that stopped the work
+    is the one raised."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        with suppress(rollback_errors):
+            conn.execute("ROLLBACK")
+        raise
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """A DuckDB file, created and migrated on first use.
@@ -176,15 +192,7 @@ class Warehouse:
         while True:
             try:
                 with self.connect() as conn:
-                    conn.execute("BEGIN TRANSACTION")
-                    try:
-                        result = work(conn)
-                        conn.execute("COMMIT")
-                        return result
-                    except BaseException:
-                        with suppress(duckdb.Error):  # the original error is what matters
-                            conn.execute("ROLLBACK")
-                        raise
+                    return in_transaction(conn, work, duckdb.Error)
             except duckdb.TransactionException as error:
                 if not _is_conflict(error) or time.monotonic() > deadline:
                     raise
