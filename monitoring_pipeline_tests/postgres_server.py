@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -150,6 +151,27 @@ class PostgresServer:
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def copy_database(self, template: str, name: str, timeout: float = 60.0) -> str:
+        """A new database copied from ``template`` (``CREATE DATABASE ... TEMPLATE``); returns its URL.
+
+        PostgreSQL refuses the copy while any session is connected to the template, and an
+        autovacuum worker analysing the freshly loaded template is one, for a moment: the copy is
+        retried until ``timeout``, and then the sessions still on the template are named."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        with self.admin() as conn:
+            while True:
+                try:
+                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                    return self.url(name)
+                except psycopg.errors.ObjectInUse:
+                    if time.monotonic() > deadline:
+                        sessions = conn.execute("SELECT pid, backend_type, application_name, state, query "
+                                                "FROM pg_stat_activity WHERE datname = %s", [template]).fetchall()
+                        raise RuntimeError(f"template {template} stayed in use for {timeout:.0f} s: {sessions}")
+                    time.sleep(0.2)
 
     def drop_database(self, name: str) -> None:
         with self.admin() as conn:

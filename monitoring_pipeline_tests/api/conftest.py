@@ -42,8 +42,7 @@ def story(request, tmp_path):
     original = request.getfixturevalue("short_story_postgres")
     home = copy_of(original, tmp_path / "home")
     server, database = request.getfixturevalue("postgres_server"), f"story_{uuid.uuid4().hex[:12]}"
-    with server.admin() as conn:
-        conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{STORY_DATABASE}"')
+    server.copy_database(STORY_DATABASE, database)
     yield {"home": home, "env": {**story_env(home, server.url(database)), "MONITORING_SPOOL": str(home / "spool")},
            "origin": original["home"]}
     server.drop_database(database)
