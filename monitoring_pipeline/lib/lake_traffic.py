@@ -15,11 +15,11 @@ Its memory still grows with the window's rows.
 from __future__ import annotations
 
 import tempfile
-from datetime import timezone
 
 import duckdb
 import pandas as pd
 
+from . import lake_files as files
 from .lake import OPTIONAL, window_shards
 from .monitors import Monitor
 from .sources import Window, window_frame
@@ -39,31 +39,24 @@ def traffic_frame(monitor: Monitor, wh, window: Window) -> pd.DataFrame:
     return lake_traffic(monitor, window) if is_lake(monitor) else window_frame(monitor, wh, window)
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "ts" else object) for c in COLUMNS})
 
 
-def _select(monitor: Monitor, schema: dict) -> tuple[list[str], str]:
-    """The narrow columns as SQL, and the time column as the window's filter compares it."""
-    ts = _quote(monitor.traffic.ts_column)
-    if not schema[monitor.traffic.ts_column].startswith("TIMESTAMP"):  # window_shards checked it is there
-        ts = f"CAST({ts} AS TIMESTAMP)"
-    columns = [f"CAST({ts} AS TIMESTAMP) AS ts"]
+def _select(monitor: Monitor, schema: dict) -> list[str]:
+    """The narrow columns as SQL."""
+    columns = [f"CAST({files.ts_sql(monitor, schema)} AS TIMESTAMP) AS ts"]
     if "request_id" in schema:
         columns.append("dense_rank() OVER (ORDER BY request_id) AS request_id")
     for name, kind in OPTIONAL.items():
         if name in ("model_version", "error"):
-            columns.append(f"CAST(CAST({_quote(name)} AS VARCHAR) AS {name}_values) AS {name}" if name in schema
+            columns.append(f"CAST(CAST({files.quote(name)} AS VARCHAR) AS {name}_values) AS {name}" if name in schema
                            else f"CAST(NULL AS VARCHAR) AS {name}")
         elif name != "request_id":
-            columns.append(_quote(name) if name in schema else f"CAST(NULL AS {kind}) AS {name}")
+            columns.append(files.quote(name) if name in schema else f"CAST(NULL AS {kind}) AS {name}")
     for out, name in (("prediction", monitor.prediction_column), ("label", monitor.label_column)):
-        columns.append(f"{_quote(name)} AS {out}" if name in schema else f"CAST(NULL AS VARCHAR) AS {out}")
-    return columns, ts
+        columns.append(f"{files.quote(name)} AS {out}" if name in schema else f"CAST(NULL AS VARCHAR) AS {out}")
+    return columns
 
 
 def lake_traffic(monitor: Monitor, window) -> pd.DataFrame:
@@ -74,30 +67,26 @@ def lake_traffic(monitor: Monitor, window) -> pd.DataFrame:
     shards = window_shards(monitor, window)
     if not shards:
         return _empty()
-    files = sorted({f for s in shards for f in s.files})
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    scan = f"read_parquet([{listed}], hive_partitioning = {'true' if shards[0].hive else 'false'}, union_by_name = true)"
+    paths, hive = sorted({f for s in shards for f in s.files}), shards[0].hive
     with tempfile.TemporaryDirectory(prefix="lake-traffic-") as spill:
         conn = duckdb.connect(config={"threads": 1, "memory_limit": DUCKDB_MEMORY, "temp_directory": spill})
         try:
             conn.execute("SET TimeZone = 'UTC'")
-            schema = {name: str(kind) for name, kind, *_ in conn.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-            columns, ts = _select(monitor, schema)
-            start, end = window.start, window.end
-            if schema[monitor.traffic.ts_column].startswith("TIMESTAMP WITH TIME ZONE"):  # compared in UTC
-                start, end = start.replace(tzinfo=timezone.utc), end.replace(tzinfo=timezone.utc)
-            rows = f"FROM {scan} WHERE {ts} >= ? AND {ts} < ?"
+            schema = files.schema(monitor, paths, hive, conn)
+            rows = f"FROM {files.scan(paths, hive)} WHERE {files.range_sql(monitor, schema)}"
+            params = files.range_params(monitor, schema, window.start, window.end)
             for name in ("model_version", "error"):  # few distinct values: categories, not a string per row
                 if name in schema:
-                    conn.execute(f"CREATE TYPE {name}_values AS ENUM (SELECT DISTINCT CAST({_quote(name)} AS VARCHAR) "
-                                 f"{rows} AND {_quote(name)} IS NOT NULL)", [start, end])
-            result = conn.execute(f"SELECT {', '.join(columns)} {rows} ORDER BY ts", [start, end])
+                    column = files.quote(name)
+                    files.run(conn, monitor, f"CREATE TYPE {name}_values AS ENUM (SELECT DISTINCT CAST({column} "
+                                             f"AS VARCHAR) {rows} AND {column} IS NOT NULL)", params)
+            select = ", ".join(_select(monitor, schema))
+            result = files.run(conn, monitor, f"SELECT {select} {rows} ORDER BY ts", params)
             chunks = []
             while not (chunk := result.fetch_df_chunk(CHUNK_VECTORS)).empty:
                 chunks.append(chunk)
-        except duckdb.InvalidInputException as error:  # a file that changed or broke after it was listed
-            raise ValueError(f"monitor {monitor.name!r}: traffic lake {monitor.traffic.path!r}: "
-                             f"{str(error).splitlines()[0]}") from error
+        except duckdb.InvalidInputException as error:  # a file that changed or broke while it was read
+            raise ValueError(f"{files.what(monitor)}: {str(error).splitlines()[0]}") from error
         finally:
             conn.close()
     if not chunks:

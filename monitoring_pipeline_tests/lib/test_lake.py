@@ -285,3 +285,37 @@ def test_merged_dtypes_follow_pandas_concatenation():
     assert merge_profiles(with_missing, without).dtypes == {"n": "Int64"}
     floats = compute_dataset_profile(pd.DataFrame({"n": [0.5, 1.5]}), "tabular", reference=with_missing)
     assert merge_profiles(without, floats).dtypes == {"n": "float64"}
+
+
+def test_the_lean_frame_holds_the_window_s_rows_alike_from_the_hive_and_from_a_zoned_glob(world, tmp_path):
+    """lib/lake_traffic (what traffic_window holds for a lake): every row of the day and no other,
+    oldest first, request ids numbered (equal ids, equal numbers), versions and errors as categories."""
+    from monitoring_pipeline.lib.lake_traffic import COLUMNS, lake_traffic
+
+    traffic = world["traffic"]
+    zoned = traffic.assign(ts=traffic["ts"].dt.tz_localize("UTC")).drop(columns=["model", "hour"])
+    for i, (day, rows) in enumerate(zoned.groupby("day")):
+        _copy(rows.drop(columns="day"), tmp_path / f"part-{i}.parquet", None)
+    plain = Monitor(**{**world["monitor"].__dict__, "traffic": Source("parquet", path=str(tmp_path / "*.parquet"))})
+    hived, globbed = lake_traffic(world["monitor"], _window()), lake_traffic(plain, _window())
+    day = traffic[traffic["day"] == DAY.isoformat()]
+    assert len(day) and len(hived) == len(globbed) == len(day)
+    for frame in (hived, globbed):
+        assert tuple(frame.columns) == COLUMNS and frame["ts"].is_monotonic_increasing
+        assert frame["ts"].min() >= pd.Timestamp(DAY) and frame["ts"].max() < pd.Timestamp(DAY) + pd.Timedelta(days=1)
+        assert frame["request_id"].nunique() == day["request_id"].nunique()
+        assert frame["request_id"].duplicated().sum() == day["request_id"].duplicated().sum()  # the shadows pair up
+        assert frame["model_version"].value_counts().to_dict() == day["model_version"].value_counts().to_dict()
+        assert int(frame["error"].notna().sum()) == int(day["error"].notna().sum())
+        assert isinstance(frame["model_version"].dtype, pd.CategoricalDtype)
+
+    def ordered(frame):
+        return frame.drop(columns="request_id", errors="ignore").sort_values(["ts", "model_version", "latency_ms"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(ordered(hived), ordered(globbed))
+    expected = day.assign(ts=day["ts"].astype("datetime64[us]"))[["ts", "model_version", "prediction", "confidence",
+                                                                   "latency_ms", "label"]]
+    got = ordered(hived)[["ts", "model_version", "prediction", "confidence", "latency_ms", "label"]]
+    pd.testing.assert_frame_equal(got.astype({"model_version": str, "prediction": str, "label": str}),
+                                  ordered(expected).astype({"model_version": str, "prediction": str, "label": str}),
+                                  check_dtype=False)
