@@ -59,9 +59,10 @@ _OPEN_ALERTS = """SELECT model_name, severity, count(*) AS open_alerts FROM ml_m
 # The warehouse records when a run started but neither its end nor its status, and a run row
 # is created as a window's first step begins; a run that went on to store results counts as a
 # success. started_at holds the session's wall time (the engine's current_timestamp), so it
-# is read back through TIMESTAMPTZ to get the true unix time.
-_LAST_SUCCESS = """SELECT model_name,
-           CAST(extract(epoch FROM CAST(max(started_at) AS TIMESTAMPTZ)) AS DOUBLE PRECISION) AS last_success
+# is read back through TIMESTAMPTZ to get the true instant; its unix time is computed here, not by
+# the engine: DuckDB's extract(epoch ...) and PostgreSQL's (exact NUMERIC, cast) differ in the last
+# bit for some microseconds (1796077277.7325792 against 1796077277.732579 for the same instant).
+_LAST_SUCCESS = """SELECT model_name, CAST(max(started_at) AS TIMESTAMPTZ) AS last_started
     FROM runs
     WHERE model_name IS NOT NULL AND run_id IN (
         SELECT run_id FROM ml_performance_metrics UNION SELECT run_id FROM ml_drift_history
@@ -81,8 +82,8 @@ def _set(gauge: Gauge, value, **labels: str) -> None:
 def last_success(wh: Warehouse) -> dict[str, float]:
     """Per model, the unix time of the start of its latest run that stored results (the
     ``last_success_timestamp_seconds`` gauge; the HTTP API's health judges its age)."""
-    return {r.model_name: float(r.last_success) for r in wh.read(_LAST_SUCCESS).itertuples()
-            if _known(r.last_success)}
+    return {r.model_name: pd.Timestamp(r.last_started).timestamp() for r in wh.read(_LAST_SUCCESS).itertuples()
+            if not pd.isna(r.last_started)}
 
 
 def registry(wh: Warehouse) -> CollectorRegistry:

@@ -169,3 +169,18 @@ def test_the_open_alerts_gauge_follows_the_alert_lifecycle(wh, tmp_path):
     assert gauge() == 1
     upsert_alerts(wh, alerts, **keys, run_id=None)  # id2 is raised again: open
     assert gauge() == 2
+
+
+def test_the_last_success_is_the_same_float_on_either_engine(wh):
+    """The run's start as unix seconds, computed in Python from the instant the engine gives back:
+    DuckDB's extract(epoch ...) gave 1796077277.7325792 where PostgreSQL's gave 1796077277.732579
+    for this instant, and the API's snapshot (DuckDB) and the textfile (the warehouse) disagreed."""
+    from monitoring_pipeline.lib.prometheus import last_success
+
+    started = datetime(2026, 11, 30, 22, 21, 17, 732579)  # naive: the engine's session wall time
+    insert(wh, "runs", "run_id, run_name, model_name, started_at", [[1, "monitor", "m", started]])
+    insert(wh, "ml_drift_history", "model_name, drift_type, feature_name, effect_size, drift_detected, "
+                                   "current_period, run_id", [["m", "data", "f1", 0.1, False, "2026-11-30", 1]])
+    expected = datetime.fromisoformat(str(wh.read("SELECT CAST(started_at AS TIMESTAMPTZ) AS t FROM runs")["t"][0]))
+    assert last_success(wh) == {"m": expected.timestamp()}
+    assert repr(last_success(wh)["m"]).endswith(".732579")  # no stray last bit
