@@ -27,7 +27,6 @@ import re
 import dagster as dg
 import pandas as pd
 
-from monitoring_pipeline.core.embedding import one_thread
 from monitoring_pipeline.core.profile_quality import profile_quality
 from monitoring_pipeline.core.quality import QualityResult
 from monitoring_pipeline.lib.lake import Shard, ShardProfile, merge_shard_profiles, profile_shard, window_shards
@@ -133,8 +132,7 @@ def build_current_profile(config: MonitorsConfig) -> dg.AssetsDefinition:
         """One shard's rows profiled against the reference, in batches of bounded size."""
         monitor = plan["monitor"]
         wh = warehouse.get() if has_views(monitor) else None  # only a served net's views read the warehouse
-        with one_thread():
-            profile = profile_shard(monitor, shard, plan["window"], plan["reference"], plan["features"], wh)
+        profile = profile_shard(monitor, shard, plan["window"], plan["reference"], plan["features"], wh)  # on one core
         context.add_output_metadata({"shard": shard.label, "rows": profile.rows, "served": profile.served})
         return profile
 

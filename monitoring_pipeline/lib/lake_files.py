@@ -168,11 +168,17 @@ def release() -> None:
     _LOCAL.pid = None
 
 
+def lake_error(monitor: Monitor, error: duckdb.Error) -> ValueError:
+    """DuckDB's error on a file that changed or broke after it was listed, as the ValueError naming
+    the lake (raise it ``from error``)."""
+    return ValueError(f"{what(monitor)}: {str(error).splitlines()[0]}")
+
+
 def run(conn, monitor: Monitor, sql: str, params: list):
     try:
         return conn.execute(sql, params)
-    except duckdb.InvalidInputException as error:  # a file that changed or broke after it was listed
-        raise ValueError(f"{what(monitor)}: {str(error).splitlines()[0]}") from error
+    except duckdb.InvalidInputException as error:
+        raise lake_error(monitor, error) from error
 
 
 def scan(files: Sequence[str], hive: bool) -> str:

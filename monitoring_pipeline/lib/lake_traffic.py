@@ -86,7 +86,7 @@ def lake_traffic(monitor: Monitor, window) -> pd.DataFrame:
             while not (chunk := result.fetch_df_chunk(CHUNK_VECTORS)).empty:
                 chunks.append(chunk)
         except duckdb.InvalidInputException as error:  # a file that changed or broke while it was read
-            raise ValueError(f"{files.what(monitor)}: {str(error).splitlines()[0]}") from error
+            raise files.lake_error(monitor, error) from error
         finally:
             conn.close()
     if not chunks:
